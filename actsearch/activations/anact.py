@@ -1,0 +1,171 @@
+"""ANAct: adaptive normalisation of an activation's forward and backward gains (arXiv 2208.13315).
+
+No official code exists and the exact formula could not be read; the reading adopted here (from the abstract
+and a re-implementation), for a base activation ``f`` and the layer input ``x``:
+
+- forward gain ``rho = E[f(x)^2] / Var(x)`` and backward gain ``rho' = E[f'(x)^2]``;
+- ``lambda = sqrt((rho + rho') / (2 rho rho'))``, between the ideal scales 1/sqrt(rho) and 1/sqrt(rho');
+- output ``(lambda + 0.3 tanh(beta)) * (f(x) - mu)`` with ``mu`` the mean of ``f(x)``.
+
+``rho``, ``rho'`` and ``mu`` are running estimates (buffers, in the state dict): in training mode each
+mini-batch updates them without gradient, ``running = momentum * running + (1 - momentum) * batch`` (the
+first batch sets them), and the output uses the updated values; evaluation uses them as they are. Before any
+training batch they are rho = rho' = 1, mu = 0, so the module starts as its base. For speed the batch
+estimates use at most ``max_statistics_elements`` elements (whole samples from the start of the batch;
+``None`` = the whole batch), which the momentum averages out. ``f'`` comes from autograd on a detached copy,
+so any registered family works as a base (for a non-elementwise base such as layeract it is the column sum
+of the Jacobian, whose off-diagonal part is O(1/M)).
+
+Switchable open points: ``per_channel`` (statistics, mu and beta per channel, dimension 1, instead of per
+layer), ``subtract_mean``, ``learnable`` (the ``0.3 tanh(beta)`` term, beta initialised at 0) and
+``momentum``. ``base_params`` configures the base family; ``num_channels`` sizes per-channel state (and a
+per-channel base) up front, otherwise it is created on the first forward call.
+
+Example::
+
+    import torch
+    from actsearch.activations import ANAct
+    act = ANAct(base="relu")
+    for _ in range(3):
+        act(torch.randn(64, 8, 4, 4))
+    act.scale      # about sqrt(2) = 1.414
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from actsearch.activations import _channels
+from actsearch.activations._checks import check_bool, check_channels, check_number
+from actsearch.activations.registry import (
+    ActivationSpecError,
+    activation_parameters,
+    register_activation,
+    resolve_activation,
+)
+from actsearch.activations.spec import ActivationSpec
+
+__all__ = ["ANAct"]
+
+_GAIN_FLOOR = 1e-4  # keeps lambda finite for a dead layer (rho' = 0) or a constant input
+_VARIANCE_FLOOR = 1e-12
+
+
+@register_activation("anact")
+class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
+    """ANAct around the registered family ``base`` (see the module docstring for the formula and options)."""
+
+    max_statistics_elements: int | None = 65536
+
+    def __init__(
+        self,
+        base: str = "silu",
+        per_channel: bool = False,
+        subtract_mean: bool = True,
+        learnable: bool = True,
+        momentum: float = 0.9,
+        num_channels: int | None = None,
+        base_params: Mapping[str, Any] | None = None,
+    ):
+        super().__init__()
+        if resolve_activation(base)[0] == "anact":
+            raise ActivationSpecError("anact: base='anact' is not allowed; allowed: any other registered family")
+        if base_params is not None and not isinstance(base_params, Mapping):
+            raise ActivationSpecError(
+                f"anact: base_params={base_params!r} is not allowed; allowed: a mapping of {base}'s parameters"
+            )
+        self.per_channel = check_bool("anact", "per_channel", per_channel)
+        self.subtract_mean = check_bool("anact", "subtract_mean", subtract_mean)
+        self.learnable = check_bool("anact", "learnable", learnable)
+        self.momentum = check_number("anact", "momentum", momentum, low=0.0, high=1.0, high_inclusive=False)
+        self.num_channels = check_channels("anact", num_channels)
+        base_kwargs = dict(base_params or {})
+        if num_channels is not None and "num_channels" in activation_parameters(base):
+            base_kwargs.setdefault("num_channels", num_channels)
+        self.base_name, self.base_params = base, dict(base_params or {})
+        self.base = ActivationSpec(base, base_kwargs).build()
+
+        lazy = _channels.needs_lazy_channels(self.per_channel, self.num_channels)
+        count = _channels.parameter_count(self.per_channel, self.num_channels)
+        self.register_buffer("running_forward_gain", _channels.new_buffer(lazy, count, 1.0))
+        self.register_buffer("running_backward_gain", _channels.new_buffer(lazy, count, 1.0))
+        self.register_buffer("running_mean", _channels.new_buffer(lazy, count, 0.0))
+        self.register_buffer("num_batches_tracked", torch.zeros((), dtype=torch.long))
+        self.register_parameter("beta", _channels.new_parameter(lazy, count, 0.0) if self.learnable else None)
+
+    def initialize_parameters(self, x: torch.Tensor) -> None:
+        if self.has_uninitialized_params():
+            channels = _channels.channels_of("anact", x)
+            with torch.no_grad():
+                for tensor, fill in (
+                    (self.running_forward_gain, 1.0),
+                    (self.running_backward_gain, 1.0),
+                    (self.running_mean, 0.0),
+                    (self.beta, 0.0),
+                ):
+                    if tensor is not None:
+                        tensor.materialize((channels,))
+                        tensor.fill_(fill)
+
+    @property
+    def gain_scale(self) -> torch.Tensor:
+        """``lambda`` from the running gains."""
+        rho = self.running_forward_gain.clamp(min=_GAIN_FLOOR)
+        rho_prime = self.running_backward_gain.clamp(min=_GAIN_FLOOR)
+        return torch.sqrt((rho + rho_prime) / (2 * rho * rho_prime))
+
+    @property
+    def scale(self) -> torch.Tensor:
+        """The factor applied to ``f(x) - mu``: ``lambda + 0.3 tanh(beta)`` (just lambda if not learnable)."""
+        if self.beta is None:
+            return self.gain_scale
+        return self.gain_scale + 0.3 * torch.tanh(self.beta)
+
+    def _statistics_sample(self, x: torch.Tensor) -> torch.Tensor:
+        sample = x.detach()
+        if self.max_statistics_elements is not None and x.dim() > 0 and x.shape[0] > 1:
+            per_sample = max(1, x[0].numel())
+            sample = sample[: max(1, self.max_statistics_elements // per_sample)]
+        return sample
+
+    @torch.no_grad()
+    def _update_statistics(self, x: torch.Tensor) -> None:
+        sample = self._statistics_sample(x)
+        with torch.enable_grad():
+            leaf = sample.requires_grad_()
+            value = self.base(leaf)
+            (derivative,) = torch.autograd.grad(value, leaf, torch.ones_like(value))
+        sample, value, derivative = sample.detach().float(), value.detach().float(), derivative.float()
+        dims = tuple(d for d in range(sample.dim()) if d != 1) if self.per_channel else None
+        variance = sample.var(dim=dims, correction=0).clamp(min=_VARIANCE_FLOOR)
+        batch = (
+            value.square().mean(dim=dims) / variance,
+            derivative.square().mean(dim=dims),
+            value.mean(dim=dims),
+        )
+        # the first training batch replaces the initial values instead of being averaged into them
+        weight = torch.where(self.num_batches_tracked == 0, 1.0, 1.0 - self.momentum)
+        for running, estimate in zip((self.running_forward_gain, self.running_backward_gain, self.running_mean), batch):
+            running.lerp_(estimate.to(running.dtype).reshape(running.shape), weight.to(running.dtype))
+        self.num_batches_tracked.add_(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and not torch.is_inference_mode_enabled():
+            self._update_statistics(x)
+        activated = self.base(x)
+        scale = _channels.broadcast(self.scale, x).to(activated.dtype)
+        if not self.subtract_mean:
+            return activated * scale
+        shift = _channels.broadcast(self.running_mean, x).to(activated.dtype) * scale
+        return torch.addcmul(-shift, activated, scale)
+
+    def extra_repr(self) -> str:
+        return (
+            f"base={self.base_name!r}, per_channel={self.per_channel}, subtract_mean={self.subtract_mean}, "
+            f"learnable={self.learnable}, momentum={self.momentum}, num_channels={self.num_channels}"
+            + (f", base_params={self.base_params}" if self.base_params else "")
+        )

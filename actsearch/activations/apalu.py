@@ -1,0 +1,81 @@
+"""APALU, the trainable adaptive activation of Subramanian et al. (arXiv 2402.08244).
+
+::
+
+    f(x) = a * (x + x * sigmoid(1.702 x))   for x >= 0
+    f(x) = b * (exp(x) - 1)                  for x < 0
+
+Continuous at 0, slope ``1.5 a`` from the right and ``b`` from the left. The paper gives neither the initial
+values nor how ``a`` and ``b`` stay positive; the reading adopted here: ``a = softplus(a_raw)`` and
+``b = softplus(b_raw)`` with the raw parameters initialised so that a = b = 1, one pair per layer or one per
+channel (dimension 1). :func:`parameter_groups` keeps them out of weight decay.
+
+Example::
+
+    import torch
+    from actsearch.activations import APALU
+    act = APALU(per_channel=True, num_channels=16)
+    y = act(torch.randn(8, 16, 4, 4))
+    act.a, act.b          # positive, shape (16,)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from actsearch.activations import _channels
+from actsearch.activations._checks import check_bool, check_channels
+from actsearch.activations.registry import register_activation
+
+__all__ = ["APALU", "apalu"]
+
+_RAW_FOR_ONE = math.log(math.expm1(1.0))  # softplus(_RAW_FOR_ONE) == 1
+
+
+def apalu(x: torch.Tensor, a: torch.Tensor | float, b: torch.Tensor | float) -> torch.Tensor:
+    """The APALU formula for given (broadcastable) ``a`` and ``b``."""
+    zero = x.new_zeros(())
+    positive = torch.where(x >= 0, x, zero)
+    negative = torch.where(x < 0, x, zero)  # clamped so exp never overflows in the unused branch
+    return a * (positive + F.silu(1.702 * positive) / 1.702) + b * torch.expm1(negative)
+
+
+@register_activation("apalu")
+class APALU(nn.modules.lazy.LazyModuleMixin, nn.Module):
+    """APALU with positive trainable ``a``, ``b`` (softplus of ``a_raw``, ``b_raw``), one pair per layer or
+    per channel. Per channel without ``num_channels`` they are created on the first forward call."""
+
+    def __init__(self, per_channel: bool = False, num_channels: int | None = None):
+        super().__init__()
+        self.per_channel = check_bool("apalu", "per_channel", per_channel)
+        self.num_channels = check_channels("apalu", num_channels)
+        lazy = _channels.needs_lazy_channels(self.per_channel, self.num_channels)
+        count = _channels.parameter_count(self.per_channel, self.num_channels)
+        self.a_raw = _channels.new_parameter(lazy, count, _RAW_FOR_ONE)
+        self.b_raw = _channels.new_parameter(lazy, count, _RAW_FOR_ONE)
+
+    def initialize_parameters(self, x: torch.Tensor) -> None:
+        if self.has_uninitialized_params():
+            channels = _channels.channels_of("apalu", x)
+            with torch.no_grad():
+                for raw in (self.a_raw, self.b_raw):
+                    raw.materialize((channels,))
+                    raw.fill_(_RAW_FOR_ONE)
+
+    @property
+    def a(self) -> torch.Tensor:
+        return F.softplus(self.a_raw)
+
+    @property
+    def b(self) -> torch.Tensor:
+        return F.softplus(self.b_raw)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return apalu(x, _channels.broadcast(self.a, x), _channels.broadcast(self.b, x))
+
+    def extra_repr(self) -> str:
+        return f"per_channel={self.per_channel}, num_channels={self.num_channels}"

@@ -1,0 +1,245 @@
+"""Swap the activation modules of an arbitrary model in place.
+
+``apply_activations(model, spec_or_plan)`` replaces every ``nn.ReLU``, ``ReLU6``, ``LeakyReLU``, ``PReLU``,
+``ELU``, ``SELU``, ``SiLU``, ``Hardswish``, ``GELU``, ``Mish`` and module of a registered family whose
+qualified name (as in ``model.named_modules()``) gets a spec from the plan. Gates such as ``nn.Sigmoid`` and
+``nn.Hardsigmoid`` are left alone.
+
+One module can be called at several places of its caller's forward (torchvision's ``BasicBlock`` calls
+``self.relu`` twice). Each caller is traced once with ``torch.fx``, every submodule a leaf, to count those
+call sites. A stateful family (parameters or buffers: prelu, apalu, anact) then gets one instance per call
+site, held in a :class:`PerCallSite` list that the caller's forward pre-hook rewinds, so the i-th call of a
+forward goes to instance i and the state dict lists every instance from the start. If a caller cannot be
+traced, the module is treated as a single call site and a warning says so.
+
+Per-channel families get ``num_channels`` from the layer feeding the call site in the traced graph
+(Conv/BatchNorm/GroupNorm/Linear, looking through additions, dropout and activations), or else from the
+nearest such layer before the activation in module order; failing both, they size themselves on the first
+forward call (see ``actsearch.activations._channels``).
+
+Example::
+
+    from torchvision.models import resnet18
+    from actsearch.activations import PlacementPlan, apply_activations
+
+    model = resnet18()
+    apply_activations(model, "anact")                           # 17 call sites, ANAct everywhere
+    plan = PlacementPlan.parse({"default": {"family": "relu"},
+                                "rules": [{"pattern": "layer4", "spec": "la_silu"}]})
+    apply_activations(model, plan)
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.fx
+from torch import nn
+
+from actsearch.activations.registry import ActivationSpecError, activation_parameters, is_activation_module
+from actsearch.activations.spec import ActivationSpec, PlacementPlan
+
+__all__ = ["PerCallSite", "apply_activations"]
+
+_CHANNEL_PRESERVING_FUNCTIONS = {
+    operator.add, operator.iadd, operator.sub, operator.isub, operator.mul, operator.imul,
+    torch.add, torch.sub, torch.mul, torch.relu, torch.sigmoid,
+    "add", "add_", "sub", "sub_", "mul", "mul_", "relu", "relu_", "contiguous", "clone",
+}
+_PASS_THROUGH_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Identity)
+
+
+class PerCallSite(nn.ModuleList):
+    """Activation instances for a module called at several places of its caller's forward.
+
+    The i-th call since the caller's forward began goes to instance i (the caller's forward pre-hook calls
+    :meth:`rewind`); calls beyond the count wrap around.
+    """
+
+    def __init__(self, modules):
+        super().__init__(modules)
+        self.next_site = 0
+
+    def rewind(self, *_: Any) -> None:
+        self.next_site = 0
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        module = self[self.next_site % len(self)]
+        self.next_site += 1
+        return module(*args, **kwargs)
+
+
+@dataclass
+class _Target:
+    name: str
+    parent: nn.Module
+    attribute: str
+    module: nn.Module
+    caller_name: str
+    caller: nn.Module
+
+
+class _LeafTracer(torch.fx.Tracer):
+    """Traces one module's own forward; every submodule call becomes a node."""
+
+    def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
+        return True
+
+
+def _has_own_forward(module: nn.Module) -> bool:
+    return type(module).forward is not nn.Module.forward
+
+
+def _find_targets(model: nn.Module) -> list[_Target]:
+    targets = []
+
+    def walk(module: nn.Module, prefix: str, caller_name: str, caller: nn.Module) -> None:
+        if _has_own_forward(module):
+            caller_name, caller = prefix, module
+        for attribute, child in module.named_children():
+            name = f"{prefix}.{attribute}" if prefix else attribute
+            if isinstance(child, PerCallSite) or is_activation_module(child):
+                targets.append(_Target(name, module, attribute, child, caller_name, caller))
+            else:
+                walk(child, name, caller_name, caller)
+
+    walk(model, "", "", model)
+    return targets
+
+
+def _channels_produced(module: nn.Module) -> int | None:
+    if isinstance(module, nn.modules.conv._ConvNd):
+        return module.out_channels
+    if isinstance(module, nn.modules.batchnorm._NormBase):
+        return module.num_features
+    if isinstance(module, nn.GroupNorm):
+        return module.num_channels
+    if isinstance(module, nn.Linear):
+        return module.out_features
+    return None
+
+
+def _channels_from_node(node: Any, caller: nn.Module, depth: int = 0) -> int | None:
+    if not isinstance(node, torch.fx.Node) or depth > 32:
+        return None
+    if node.op == "call_module":
+        module = caller.get_submodule(node.target)
+        channels = _channels_produced(module)
+        if channels is not None:
+            return channels
+        if not (isinstance(module, (PerCallSite, *_PASS_THROUGH_MODULES)) or is_activation_module(module)):
+            return None
+    elif not (node.op in ("call_function", "call_method") and node.target in _CHANNEL_PRESERVING_FUNCTIONS):
+        return None
+    for argument in node.args:
+        channels = _channels_from_node(argument, caller, depth + 1)
+        if channels is not None:
+            return channels
+    return None
+
+
+def _call_sites(caller: nn.Module) -> dict[str, list[torch.fx.Node]]:
+    """Relative module name -> the input node of each call in ``caller``'s forward."""
+    graph = _LeafTracer().trace(caller)
+    sites: dict[str, list[torch.fx.Node]] = {}
+    for node in graph.nodes:
+        if node.op == "call_module":
+            sites.setdefault(node.target, []).append(node.args[0] if node.args else None)
+    return sites
+
+
+def _channels_by_module_order(model: nn.Module) -> dict[str, int | None]:
+    """Module name -> channels of the last Conv/BatchNorm/GroupNorm/Linear before it in module order."""
+    channels, result = None, {}
+    for name, module in model.named_modules():
+        result[name] = channels
+        channels = _channels_produced(module) or channels
+    return result
+
+
+def _device_and_dtype(*modules: nn.Module) -> tuple[torch.device | None, torch.dtype | None]:
+    for tensor in itertools.chain.from_iterable(
+        itertools.chain(module.parameters(), module.buffers()) for module in modules
+    ):
+        if tensor.is_floating_point() and not isinstance(tensor, nn.parameter.UninitializedTensorMixin):
+            return tensor.device, tensor.dtype
+    return None, None
+
+
+def _build(spec: ActivationSpec, channels: int | None, like: nn.Module, device, dtype) -> nn.Module:
+    if channels is not None and "num_channels" in activation_parameters(spec.family) and "num_channels" not in spec.params:
+        spec = spec.with_params(num_channels=channels)
+    module = spec.build()
+    if device is not None and (device.type != "cpu" or dtype != torch.get_default_dtype()):
+        module.to(device=device, dtype=dtype)
+    return module.train(like.training)
+
+
+def _is_stateful(module: nn.Module) -> bool:
+    return any(True for _ in itertools.chain(module.parameters(), module.buffers()))
+
+
+def apply_activations(
+    model: nn.Module, spec_or_plan: PlacementPlan | ActivationSpec | str | Mapping[str, Any]
+) -> int:
+    """Replace the model's activation modules in place as the plan says; returns the number of call sites changed.
+
+    ``spec_or_plan`` is anything :meth:`PlacementPlan.parse` accepts: a plan, a spec, a family or alias name,
+    or a mapping of a plan or a spec. A module whose name gets no spec from the plan is left as it is.
+    """
+    plan = PlacementPlan.parse(spec_or_plan)
+    if is_activation_module(model) or isinstance(model, PerCallSite):
+        raise ActivationSpecError(
+            "apply_activations: the model itself is an activation module; allowed: a model containing activations"
+        )
+    targets = _find_targets(model)
+    order_channels = _channels_by_module_order(model) if targets else {}
+    device, dtype = _device_and_dtype(model)
+    traced: dict[int, dict[str, list[torch.fx.Node]] | Exception] = {}
+    changed = 0
+    for target in targets:
+        spec = plan.spec_for(target.name)
+        if spec is None:
+            continue
+        if id(target.caller) not in traced:
+            try:
+                traced[id(target.caller)] = _call_sites(target.caller)
+            except Exception as exc:  # noqa: BLE001 - any tracing failure means "count unknown"
+                traced[id(target.caller)] = exc
+        sites = traced[id(target.caller)]
+        relative = target.name[len(target.caller_name) + 1:] if target.caller_name else target.name
+        fallback = order_channels.get(target.name)
+        if isinstance(sites, Exception):
+            inputs = [None] * (len(target.module) if isinstance(target.module, PerCallSite) else 1)
+        else:
+            inputs = sites.get(relative, [])
+        channels = [_channels_from_node(node, target.caller) or fallback for node in inputs] or [fallback]
+        first = _build(spec, channels[0], target.module, device, dtype)
+        changed += len(inputs)
+        if isinstance(target.module, PerCallSite):
+            for index in range(len(target.module)):
+                site_channels = channels[index] if index < len(channels) else fallback
+                target.module[index] = first if index == 0 else _build(spec, site_channels, target.module, device, dtype)
+            continue
+        if len(inputs) > 1 and _is_stateful(first):
+            dispatch = PerCallSite(
+                [first] + [_build(spec, c, target.module, device, dtype) for c in channels[1:]]
+            ).train(target.module.training)
+            target.caller.register_forward_pre_hook(dispatch.rewind)
+            setattr(target.parent, target.attribute, dispatch)
+        else:
+            if isinstance(sites, Exception) and _is_stateful(first):
+                warnings.warn(
+                    f"apply_activations: could not trace {target.caller_name or type(model).__name__!r} "
+                    f"({type(sites).__name__}: {sites}); {target.name!r} gets one {spec.family} instance, shared "
+                    "by all its call sites",
+                    stacklevel=2,
+                )
+            setattr(target.parent, target.attribute, first)
+    return changed

@@ -1,0 +1,205 @@
+"""LayerAct: SiLU-like activations whose gate sees the input normalised over the layer (Yoon & Lim, AAAI 2025).
+
+For an input ``y`` with a batch dimension first, per sample over ``dims`` (default: every non-batch dimension)::
+
+    mu = mean(y), var = unbiased variance of y (N - 1 denominator, as the official code)
+    n = (y - mu) / sqrt(var + alpha)
+    out = y * gate(n)          gate = sigmoid (LA-SiLU) or hardsigmoid (LA-HardSiLU)
+
+Gradients flow through ``mu`` and ``var``. No parameters, no running statistics: training and evaluation
+behave the same. ``alpha`` is 1e-5 in the paper's CIFAR runs and 0.1 for ImageNet.
+
+The default implementation is a custom autograd function with a hand-derived backward (exact for the
+unbiased variance), which keeps two input-sized tensors for backward (the input and the gate for sigmoid,
+the input and ``n`` for hardsigmoid; only the input for float16/bfloat16, where backward recomputes the
+rest). Statistics and gate are computed in float32 for float16/bfloat16 inputs (e.g. under autocast), so
+nothing overflows; the output has the input's dtype. Set ``module.fused = False`` (or call
+``layer_act(..., fused=False)``) for the plain autograd formula, e.g. when double backward is needed.
+
+Example::
+
+    import torch
+    from actsearch.activations import LayerAct, create_activation
+    la_silu = create_activation("la_silu")                      # LayerAct(gate="sigmoid", alpha=1e-5)
+    y = la_silu(torch.randn(8, 16, 4, 4))
+    last_two = LayerAct(gate="hardsigmoid", dims=(-2, -1))      # statistics per sample and channel
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.autograd.function import once_differentiable
+
+from actsearch.activations._checks import check_choice, check_number
+from actsearch.activations.registry import ActivationSpecError, register_activation
+
+__all__ = ["GATES", "LayerAct", "layer_act"]
+
+GATES = ("sigmoid", "hardsigmoid")
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def _check_dims(dims: object) -> tuple[int, ...] | None:
+    if dims is None:
+        return None
+    values = (dims,) if isinstance(dims, int) and not isinstance(dims, bool) else dims
+    allowed = "null (every non-batch dimension), a dimension index, or a list of them, never 0 (the batch)"
+    if (
+        not isinstance(values, Sequence)
+        or isinstance(values, str)
+        or not values
+        or any(isinstance(d, bool) or not isinstance(d, int) for d in values)
+        or len(set(values)) != len(values)
+        or 0 in values
+    ):
+        raise ActivationSpecError(f"layeract: dims={dims!r} is not allowed; allowed: {allowed}")
+    return tuple(values)
+
+
+def _reduction_dims(x: torch.Tensor, dims: tuple[int, ...] | None) -> tuple[int, ...]:
+    if x.dim() < 2:
+        raise ActivationSpecError(f"layeract: needs inputs of shape (N, ...); got shape {tuple(x.shape)}")
+    if dims is None:
+        return tuple(range(1, x.dim()))
+    resolved = tuple(sorted(d % x.dim() if -x.dim() <= d < x.dim() else -1 for d in dims))
+    if -1 in resolved or 0 in resolved or len(set(resolved)) != len(resolved):
+        raise ActivationSpecError(
+            f"layeract: dims={dims!r} does not fit an input of shape {tuple(x.shape)}; "
+            "allowed: distinct non-batch dimensions"
+        )
+    return resolved
+
+
+def _statistics(y: torch.Tensor, dims: tuple[int, ...], alpha: float, count: int):
+    """``(n, mean, rstd)`` with ``rstd = 1 / sqrt(unbiased var + alpha)``, mean and rstd broadcastable to ``y``."""
+    if dims == tuple(range(y.dim() - len(dims), y.dim())):
+        # native_layer_norm gets the statistics and n in one fused pass (torch.var_mean is several times
+        # slower on CPU). It uses the biased variance; unbiased var + alpha = M/(M-1) * (biased var + eps)
+        # with eps = alpha (M-1)/M, so rstd and n are the layer-norm ones times sqrt((M-1)/M).
+        shape = y.shape[-len(dims):]
+        correction = math.sqrt((count - 1) / count)
+        weight = torch.full(shape, correction, dtype=y.dtype, device=y.device)
+        n, mean, rstd = torch.native_layer_norm(y, shape, weight, None, alpha * (count - 1) / count)
+        return n, mean, rstd * correction
+    var, mean = torch.var_mean(y, dims, correction=1, keepdim=True)
+    rstd = torch.rsqrt(var + alpha)
+    return (y - mean).mul_(rstd), mean, rstd
+
+
+class _LayerActFunction(torch.autograd.Function):
+    """Fused LayerAct with an analytic backward.
+
+    With h = grad_out * y * gate'(n), r = rstd and M elements per group, the input gradient is
+    ``grad_out * gate(n) + r * (h - mean(h)) - r * n * sum(h * n) / (M - 1)``; the last term is the variance
+    path (d var / dy_i = 2 (y_i - mu) / (M - 1)), the mean term the mean path. It is evaluated as
+    ``grad_out * gate + r * h - k * y + (k * mu - r * mean(h))`` with ``k = r^3 sum(h (y - mu)) / (M - 1)``.
+    """
+
+    @staticmethod
+    def forward(ctx, y, hard: bool, alpha: float, dims: tuple[int, ...]):
+        count = math.prod(y.shape[d] for d in dims)
+        if count < 2:
+            raise ActivationSpecError(
+                f"layeract: the statistics need at least 2 elements per sample; input shape {tuple(y.shape)}, "
+                f"dims {dims}"
+            )
+        low_precision = y.dtype in _LOW_PRECISION
+        compute = y.float() if low_precision else y
+        n, mean, rstd = _statistics(compute, dims, alpha, count)
+        ctx.hard, ctx.dims, ctx.count, ctx.low_precision = hard, dims, count, low_precision
+        if low_precision:
+            gate = F.hardsigmoid(n, inplace=True) if hard else n.sigmoid_()
+            ctx.save_for_backward(y, mean, rstd)
+            return gate.mul_(compute).to(y.dtype)
+        if hard:
+            ctx.save_for_backward(y, n, mean, rstd)
+            return F.hardsigmoid(n).mul_(y)
+        gate = n.sigmoid_()
+        ctx.save_for_backward(y, gate, mean, rstd)
+        return gate * y if ctx.needs_input_grad[0] else gate.mul_(y)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        dims, count = ctx.dims, ctx.count
+        if ctx.low_precision:
+            y, mean, rstd = ctx.saved_tensors
+            compute, grad = y.float(), grad_out.float()
+            n = (compute - mean).mul_(rstd)
+            gate_or_n = n if ctx.hard else n.sigmoid_()
+        else:
+            y, gate_or_n, mean, rstd = ctx.saved_tensors
+            compute, grad = y, grad_out
+        if ctx.hard:
+            gate = F.hardsigmoid(gate_or_n)
+            if gate_or_n.dtype == torch.float64:  # aten's hardsigmoid_backward uses a float32 1/6
+                h = grad.mul(gate_or_n.abs() < 3).div_(6)
+            else:
+                h = torch.ops.aten.hardsigmoid_backward(grad, gate_or_n)
+        else:
+            gate = gate_or_n
+            h = torch.ops.aten.sigmoid_backward(grad, gate)
+        h.mul_(compute)
+        sum_h = h.sum(dims, keepdim=True)
+        buffer = torch.mul(h, compute)
+        sum_h_centered = buffer.sum(dims, keepdim=True).sub_(mean * sum_h)
+        k = rstd.pow(3).mul_(sum_h_centered).div_(count - 1)
+        shift = k * mean - rstd * sum_h / count
+        grad_in = torch.addcmul(shift, grad, gate, out=buffer)
+        grad_in.addcmul_(h, rstd).addcmul_(compute, k, value=-1.0)
+        return grad_in.to(y.dtype), None, None, None
+
+
+def _layer_act_autograd(y: torch.Tensor, hard: bool, alpha: float, dims: tuple[int, ...]) -> torch.Tensor:
+    compute = y.float() if y.dtype in _LOW_PRECISION else y
+    var, mean = torch.var_mean(compute, dims, correction=1, keepdim=True)
+    n = (compute - mean) * torch.rsqrt(var + alpha)
+    gate = torch.clamp(n / 6 + 0.5, 0.0, 1.0) if hard else torch.sigmoid(n)
+    return (compute * gate).to(y.dtype)
+
+
+def layer_act(
+    x: torch.Tensor,
+    gate: str = "sigmoid",
+    alpha: float = 1e-5,
+    dims: int | Sequence[int] | None = None,
+    *,
+    fused: bool = True,
+) -> torch.Tensor:
+    """Functional LayerAct (see the module docstring); ``fused=False`` uses plain autograd ops."""
+    hard = check_choice("layeract", "gate", gate, GATES) == "hardsigmoid"
+    alpha = check_number("layeract", "alpha", alpha, low=0.0, low_inclusive=False)
+    dims = _reduction_dims(x, _check_dims(dims))
+    if fused:
+        return _LayerActFunction.apply(x, hard, alpha, dims)
+    return _layer_act_autograd(x, hard, alpha, dims)
+
+
+@register_activation("layeract", aliases={"la_silu": {"gate": "sigmoid"}, "la_hardsilu": {"gate": "hardsigmoid"}})
+class LayerAct(nn.Module):
+    """LayerAct module: ``gate`` "sigmoid" is LA-SiLU, "hardsigmoid" LA-HardSiLU; ``dims`` are the dimensions
+    the per-sample statistics cover (None: all but the batch one; ``(-2, -1)`` mirrors the official
+    ``cal_dim_count=2``). See the module docstring for the formula and implementation."""
+
+    fused: bool = True
+
+    def __init__(self, gate: str = "sigmoid", alpha: float = 1e-5, dims: int | Sequence[int] | None = None):
+        super().__init__()
+        self.gate = check_choice("layeract", "gate", gate, GATES)
+        self.alpha = check_number("layeract", "alpha", alpha, low=0.0, low_inclusive=False)
+        self.dims = _check_dims(dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dims = _reduction_dims(x, self.dims)
+        hard = self.gate == "hardsigmoid"
+        if self.fused:
+            return _LayerActFunction.apply(x, hard, self.alpha, dims)
+        return _layer_act_autograd(x, hard, self.alpha, dims)
+
+    def extra_repr(self) -> str:
+        return f"gate={self.gate!r}, alpha={self.alpha}, dims={self.dims}"

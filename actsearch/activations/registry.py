@@ -1,0 +1,209 @@
+"""A timm-style registry of activation families.
+
+Every family is an ``nn.Module`` class registered under a lowercase name with
+:func:`register_activation`; its constructor takes keyword parameters that all have defaults. An alias is a
+name for a family with some parameters preset (``la_silu`` is ``layeract`` with ``gate="sigmoid"``).
+
+Example::
+
+    import torch
+    from torch import nn
+    from actsearch.activations import register_activation, create_activation
+
+    @register_activation("square_plus", aliases={"square_plus_wide": {"b": 16.0}})
+    class SquarePlus(nn.Module):
+        def __init__(self, b: float = 4.0):
+            super().__init__()
+            self.b = b
+
+        def forward(self, x):
+            return 0.5 * (x + torch.sqrt(x * x + self.b))
+
+    module = create_activation("square_plus_wide")   # SquarePlus(b=16.0)
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from torch import nn
+
+from actsearch.errors import ConfigError
+
+__all__ = [
+    "ActivationSpecError",
+    "activation_parameters",
+    "family_name",
+    "get_activation",
+    "is_activation_module",
+    "list_activations",
+    "register_activation",
+    "resolve_activation",
+]
+
+ModuleClass = TypeVar("ModuleClass", bound=type[nn.Module])
+
+_FAMILIES: dict[str, type[nn.Module]] = {}
+_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {}
+_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+# torch's own activation modules that have a registered family doing the same thing
+_TORCH_EQUIVALENTS: dict[type[nn.Module], str] = {
+    nn.ReLU: "relu",
+    nn.LeakyReLU: "leaky_relu",
+    nn.PReLU: "prelu",
+    nn.ELU: "elu",
+    nn.SELU: "selu",
+    nn.SiLU: "silu",
+    nn.Hardswish: "hardsilu",
+    nn.GELU: "gelu",
+    nn.Mish: "mish",
+}
+
+# modules that apply_activations replaces; gates such as nn.Sigmoid / nn.Hardsigmoid are left alone
+_TORCH_ACTIVATION_TYPES: tuple[type[nn.Module], ...] = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.SiLU,
+    nn.Hardswish,
+    nn.GELU,
+    nn.Mish,
+)
+
+
+class ActivationSpecError(ConfigError):
+    """An unknown activation family, parameter or parameter value; the message lists what is allowed."""
+
+
+def suggestion(word: str, allowed: list[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest allowed word, or ``""`` when none is close."""
+    close = difflib.get_close_matches(word, allowed, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _default_name(cls: type) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", cls.__name__).lower()
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _constructor_parameters(cls: type[nn.Module]) -> dict[str, Any]:
+    parameters = {}
+    for parameter in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+        if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            continue
+        if parameter.kind is inspect.Parameter.POSITIONAL_ONLY or parameter.default is inspect.Parameter.empty:
+            raise TypeError(
+                f"activation family {cls.__name__}: constructor parameter {parameter.name!r} must be a keyword "
+                "parameter with a default"
+            )
+        parameters[parameter.name] = parameter.default
+    return parameters
+
+
+def register_activation(
+    name: str | None = None, *, aliases: Mapping[str, Mapping[str, Any]] | None = None
+) -> Callable[[ModuleClass], ModuleClass]:
+    """Class decorator registering an activation family under ``name`` (default: the class name in snake case).
+
+    ``aliases`` maps extra names to preset keyword parameters, e.g. ``{"la_silu": {"gate": "sigmoid"}}``.
+    Registering the same class again is a no-op; registering another class under a taken name is an error.
+    """
+
+    def decorator(cls: ModuleClass) -> ModuleClass:
+        family = name if name is not None else _default_name(cls)
+        if not _NAME_PATTERN.match(family):
+            raise ActivationSpecError(
+                f"activation family name {family!r} is not allowed; use lowercase letters, digits and '_'"
+            )
+        parameters = _constructor_parameters(cls)
+        taken = _FAMILIES.get(family)
+        if taken is not None and _qualified(taken) != _qualified(cls):
+            raise ActivationSpecError(f"activation family {family!r} is already registered by {_qualified(taken)}")
+        new_aliases = {}
+        for alias, presets in (aliases or {}).items():
+            if not _NAME_PATTERN.match(alias):
+                raise ActivationSpecError(f"alias name {alias!r} is not allowed; use lowercase letters, digits and '_'")
+            if alias in _FAMILIES or (alias in _ALIASES and _ALIASES[alias][0] != family):
+                raise ActivationSpecError(f"alias {alias!r} is already registered")
+            unknown = sorted(set(presets) - set(parameters))
+            if unknown:
+                raise ActivationSpecError(
+                    f"alias {alias!r} presets unknown parameters {unknown} of family {family!r}; "
+                    f"allowed: {', '.join(parameters)}"
+                )
+            new_aliases[alias] = (family, dict(presets))
+        if family in _ALIASES:
+            raise ActivationSpecError(f"activation family name {family!r} is already registered as an alias")
+        _FAMILIES[family] = cls
+        _ALIASES.update(new_aliases)
+        cls.family_name = family
+        return cls
+
+    return decorator
+
+
+def list_activations(include_aliases: bool = False) -> list[str]:
+    """Sorted names of the registered families (and of their aliases with ``include_aliases=True``)."""
+    names = set(_FAMILIES)
+    if include_aliases:
+        names |= set(_ALIASES)
+    return sorted(names)
+
+
+def _unknown_family(name: object) -> ActivationSpecError:
+    allowed = list_activations(include_aliases=True)
+    hint = suggestion(name, allowed) if isinstance(name, str) else ""
+    return ActivationSpecError(f"unknown activation family {name!r}; allowed: {', '.join(allowed)}{hint}")
+
+
+def resolve_activation(name: str) -> tuple[str, dict[str, Any]]:
+    """``(family, presets)`` for a family or alias name; raises :class:`ActivationSpecError` if unknown."""
+    if not isinstance(name, str):
+        raise _unknown_family(name)
+    key = name.lower()
+    if key in _FAMILIES:
+        return key, {}
+    if key in _ALIASES:
+        family, presets = _ALIASES[key]
+        return family, dict(presets)
+    raise _unknown_family(name)
+
+
+def get_activation(name_or_class: str | type[nn.Module]) -> type[nn.Module]:
+    """The family class for a registered name, alias, family class, or torch activation class (``nn.ReLU``)."""
+    if isinstance(name_or_class, type):
+        if name_or_class in _FAMILIES.values():
+            return name_or_class
+        if name_or_class in _TORCH_EQUIVALENTS:
+            return _FAMILIES[_TORCH_EQUIVALENTS[name_or_class]]
+        raise _unknown_family(name_or_class.__name__)
+    return _FAMILIES[resolve_activation(name_or_class)[0]]
+
+
+def activation_parameters(name: str) -> dict[str, object]:
+    """Parameter name -> default for a family or alias, with the alias presets applied."""
+    family, presets = resolve_activation(name)
+    return {**_constructor_parameters(_FAMILIES[family]), **presets}
+
+
+def family_name(module: nn.Module) -> str | None:
+    """Registered family of a module instance (``None`` for unregistered modules)."""
+    name = getattr(type(module), "family_name", None)
+    return name if _FAMILIES.get(name) is type(module) else None
+
+
+def is_activation_module(module: nn.Module) -> bool:
+    """True for torch activation modules (ReLU, ReLU6, LeakyReLU, PReLU, ELU, SELU, SiLU, Hardswish, GELU, Mish)
+    and for modules of registered families; gates such as ``nn.Sigmoid`` are not activations here."""
+    return isinstance(module, _TORCH_ACTIVATION_TYPES) or isinstance(module, tuple(_FAMILIES.values()))

@@ -1,0 +1,318 @@
+"""The ``actsearch`` command.
+
+Exit codes: 0 success, 1 the run failed, 2 bad input (the message says what is wrong and what is allowed).
+
+Example::
+
+    actsearch run studies/quickstart.yaml
+    actsearch status studies/quickstart.yaml
+    actsearch export studies/quickstart.yaml -o best.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from actsearch import __version__
+from actsearch.errors import ActsearchError, ConfigError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+_EPILOG = """\
+examples:
+  actsearch run studies/quickstart.yaml          # search (resumes if the study exists)
+  actsearch status studies/quickstart.yaml       # counts, best trials, failures
+  actsearch export studies/quickstart.yaml -o best.json
+  actsearch train --config best.json --study studies/quickstart.yaml
+  actsearch report studies/quickstart.yaml -o report/
+"""
+
+
+def _add_study_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", metavar="FILE", help="study file (YAML), e.g. studies/quickstart.yaml")
+    parser.add_argument(
+        "--runs-dir",
+        default=".",
+        metavar="DIR",
+        help="folder holding runs/<study name>/ (default: the current directory)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="actsearch",
+        description="Search the best activation function configuration for a CNN and task.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"actsearch {__version__}")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="print only errors and the final summary")
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="print debug logs (Ray and trial logs too)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    for name, summary in (
+        ("run", "run a search, or continue it up to the requested number of finished trials"),
+        ("resume", "continue a stopped search (the same as run)"),
+    ):
+        command = commands.add_parser(
+            name,
+            help=summary,
+            description=f"{summary[0].upper()}{summary[1:]}.",
+            epilog=f"example:\n  actsearch {name} studies/quickstart.yaml --trials 20",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _add_study_argument(command)
+        command.add_argument("--trials", type=int, metavar="N", help="finished trials wanted (overrides budget.trials)")
+        command.add_argument("--workers", type=int, metavar="N", help="parallel trials (overrides execution.workers)")
+        command.add_argument(
+            "--ray-address", metavar="ADDR", help="join a running Ray cluster (e.g. 10.0.0.1:6379) instead of starting one"
+        )
+
+    command = commands.add_parser(
+        "status",
+        help="show trial counts, best trials, running trials and failures",
+        description="Show trial counts by state, the best trials, the running ones and failures with reasons.",
+        epilog="example:\n  actsearch status studies/quickstart.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_study_argument(command)
+
+    command = commands.add_parser(
+        "export",
+        help="write the best configuration (or the Pareto set) to JSON or YAML",
+        description="Write the best trial's placement plan, training config, objective values and provenance.",
+        epilog="examples:\n  actsearch export studies/quickstart.yaml -o best.json\n"
+        "  actsearch export studies/cifar10-robust.yaml -o best.yaml --pick best:corrupted_accuracy",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_study_argument(command)
+    command.add_argument("-o", "--output", required=True, metavar="PATH", help="output file, .json or .yaml")
+    command.add_argument(
+        "--pick",
+        metavar="RULE",
+        help="several objectives: which Pareto trial to export (best:<objective>, knee, or a trial number)",
+    )
+
+    command = commands.add_parser(
+        "train",
+        help="train one configuration at full fidelity and print clean and corrupted accuracy",
+        description="Train one configuration (an exported file or a single activation) on a task and evaluate it "
+        "on the validation and test sets, clean and corrupted.",
+        epilog="examples:\n  actsearch train --config best.json\n"
+        "  actsearch train --activation la_silu --dataset digits --network smallcnn --epochs 5 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    source = command.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", metavar="PATH", help="an exported configuration (actsearch export)")
+    source.add_argument(
+        "--activation",
+        metavar="SPEC",
+        help="one activation for the whole network: a family name (la_silu) or a JSON spec "
+        '(\'{"family": "layeract", "params": {"alpha": 1e-5}}\')',
+    )
+    command.add_argument("--study", metavar="FILE", help="take the task from this study file")
+    command.add_argument("--dataset", help="dataset name (default: the config's task, else digits)")
+    command.add_argument("--data-root", metavar="DIR", help="where datasets live (default: $ACTSEARCH_DATA or ~/.cache/actsearch/data)")
+    command.add_argument("--download", action="store_true", help="download the dataset through torchvision if missing")
+    command.add_argument("--network", help="proxy network (resnet20, resnet32, resnet44, smallcnn, or a torchvision model)")
+    command.add_argument("--epochs", type=int)
+    command.add_argument("--batch-size", type=int)
+    command.add_argument("--image-size", type=int)
+    command.add_argument("--seed", type=int)
+    command.add_argument("--device", help="auto, cpu, cuda, cuda:1, ...")
+    command.add_argument(
+        "--corruptions", help="corrupted evaluation: 'all', a category (noise, blur, ...) or a comma-separated list"
+    )
+    command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="training hyperparameter, e.g. --set lr=0.05")
+    command.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    command = commands.add_parser(
+        "validate",
+        help="check a study file and print OK or every error",
+        description="Check a study file without running anything; exit 2 on errors.",
+        epilog="example:\n  actsearch validate studies/cifar10-robust.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_argument("study", metavar="FILE")
+
+    command = commands.add_parser(
+        "report",
+        help="write report.html, PNG figures and summary.json from the study's storage",
+        description="Write an offline HTML report, PNG figures and summary.json from the study's storage (no rerun).",
+        epilog="example:\n  actsearch report studies/quickstart.yaml -o report/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_study_argument(command)
+    command.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    command.add_argument("--top", type=int, default=10, metavar="N", help="top trials in the table and breakdown")
+
+    command = commands.add_parser(
+        "dashboard",
+        help="open the study in optuna-dashboard (pip install 'actsearch[dashboard]')",
+        description="Start optuna-dashboard on the study's storage.",
+        epilog="example:\n  actsearch dashboard studies/quickstart.yaml --port 8080",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_study_argument(command)
+    command.add_argument("--host", default="127.0.0.1")
+    command.add_argument("--port", type=int, default=8080)
+    return parser
+
+
+def _load_study(args: argparse.Namespace):
+    from actsearch.search.studyfile import load_study_file
+
+    return load_study_file(args.study)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from actsearch.search import run_study
+
+    study_file = _load_study(args)
+    summary = run_study(
+        study_file,
+        n_trials=args.trials,
+        workers=args.workers,
+        ray_address=args.ray_address,
+        runs_dir=args.runs_dir,
+        progress=not args.quiet,
+        verbose=args.verbose,
+    )
+    print(summary.describe())
+    return EXIT_OK if summary.succeeded else EXIT_FAILED
+
+
+def _status(args: argparse.Namespace) -> int:
+    from actsearch.search import study_status
+
+    print(study_status(_load_study(args), runs_dir=args.runs_dir))
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    from actsearch.search import export_best
+
+    path = export_best(_load_study(args), args.output, pick=args.pick, runs_dir=args.runs_dir)
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _parse_assignments(assignments: list[str]) -> dict:
+    import yaml
+
+    values = {}
+    for assignment in assignments:
+        key, separator, value = assignment.partition("=")
+        if not separator or not key:
+            raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. --set lr=0.05")
+        values[key.strip()] = yaml.safe_load(value)
+    return values
+
+
+def _train(args: argparse.Namespace) -> int:
+    from actsearch.activations import ActivationSpec, PlacementPlan
+    from actsearch.search import load_config
+    from actsearch.trainers import Task, train_command
+
+    task_fields: dict = {}
+    hparams: dict = {}
+    if args.config:
+        exported = load_config(args.config)
+        plan = exported.plan
+        hparams.update(exported.train)
+        task_fields.update(exported.task or {})
+    else:
+        try:
+            parsed = json.loads(args.activation)
+        except json.JSONDecodeError:
+            parsed = args.activation
+        plan = PlacementPlan(default=ActivationSpec.parse(parsed))
+    if args.study:
+        task_fields.update(_load_study(args).task.to_task().to_dict())
+    overrides = {
+        "dataset": args.dataset,
+        "data_root": args.data_root,
+        "network": args.network,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "image_size": args.image_size,
+        "seed": args.seed,
+        "device": args.device,
+        "corruptions": args.corruptions.split(",") if args.corruptions and "," in args.corruptions else args.corruptions,
+    }
+    task_fields.update({key: value for key, value in overrides.items() if value is not None})
+    if args.download:
+        task_fields["download"] = True
+    hparams.update(_parse_assignments(args.set))
+    train_command(Task.from_dict(task_fields), plan, hparams, as_json=args.json)
+    return EXIT_OK
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from actsearch.search.studyfile import validate_command
+
+    exit_code, text = validate_command(args.study)
+    print(text, file=sys.stdout if exit_code == EXIT_OK else sys.stderr)
+    return exit_code
+
+
+def _report(args: argparse.Namespace) -> int:
+    from actsearch.search import open_study
+    from actsearch.search.report import write_report
+
+    study = open_study(_load_study(args), runs_dir=args.runs_dir)
+    paths = write_report(study, args.output, top=args.top)
+    print(f"wrote {paths.html}, {paths.summary} and {len(paths.figures)} figures to {Path(args.output)}")
+    return EXIT_OK
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from actsearch.search import storage_url
+    from actsearch.search.report import dashboard_command
+
+    return dashboard_command(storage_url(_load_study(args), runs_dir=args.runs_dir), host=args.host, port=args.port)
+
+
+_COMMANDS = {
+    "run": _run,
+    "resume": _run,
+    "status": _status,
+    "export": _export,
+    "train": _train,
+    "validate": _validate,
+    "report": _report,
+    "dashboard": _dashboard,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
+        format="%(message)s",
+    )
+    try:
+        return _COMMANDS[args.command](args)
+    except ConfigError as error:
+        print(f"actsearch {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ActsearchError as error:
+        print(f"actsearch {args.command}: failed: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        resume_hint = f"; continue with: actsearch resume {args.study}" if args.command in ("run", "resume") else ""
+        print(f"actsearch {args.command}: interrupted{resume_hint}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""The Ray side of a search: start or join Ray, size the worker slots, create the actors.
+
+By default the driver starts a local Ray sized so every worker fits; with an address it joins an
+existing cluster (``ray start --head`` on one machine, ``ray start --address=HEAD:6379`` on the others).
+If Ray is already initialised in the process (a notebook, the tests) that session is used and left running.
+
+Example:
+    >>> slots = plan_slots(workers=None, gpus_per_trial=0.25, cpus_per_trial=1, cpus=16, gpus=2)
+    >>> slots.count, slots.num_gpus
+    (8, 0.25)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+
+import ray
+
+from actsearch.errors import ConfigError
+from actsearch.search.broker import PruningBroker
+from actsearch.search.runner import TrialRunner
+from actsearch.search.worker import TrialWorker
+
+__all__ = ["RaySession", "WorkerSlots", "plan_slots"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerSlots:
+    """How many workers to start and the Ray resources each one holds."""
+
+    count: int
+    num_cpus: float
+    num_gpus: float
+
+
+def plan_slots(
+    workers: int | None, gpus_per_trial: float, cpus_per_trial: float, *, cpus: float, gpus: float
+) -> WorkerSlots:
+    """Size the slots from the cluster's total ``cpus`` and ``gpus``.
+
+    Without GPUs a study asking for them runs on CPU slots (with a warning). ``workers`` None means
+    as many as fit. Raises ConfigError when the requested workers cannot fit.
+    """
+    if gpus_per_trial > 0 and gpus == 0:
+        logger.warning(
+            "execution.gpus_per_trial=%s but the Ray cluster has no GPU; running on CPU slots", gpus_per_trial
+        )
+        gpus_per_trial = 0.0
+    fit = math.floor(gpus / gpus_per_trial + 1e-9) if gpus_per_trial else math.floor(cpus / cpus_per_trial + 1e-9)
+    if workers is None:
+        workers = max(1, fit)
+    elif workers > fit:
+        raise ConfigError(
+            f"execution.workers={workers} does not fit: the Ray cluster has {cpus:g} CPUs and {gpus:g} GPUs, "
+            f"each worker needs {cpus_per_trial:g} CPUs and {gpus_per_trial:g} GPUs; allowed: at most {fit} "
+            "workers, or lower cpus_per_trial/gpus_per_trial"
+        )
+    return WorkerSlots(count=workers, num_cpus=cpus_per_trial, num_gpus=gpus_per_trial)
+
+
+class RaySession:
+    """Context manager owning Ray for one run: starts or joins it, creates and replaces workers.
+
+    ``workers`` and ``cpus_per_trial`` size a local Ray so that every worker fits even on a small machine.
+    """
+
+    def __init__(
+        self,
+        address: str | None,
+        *,
+        workers: int | None,
+        cpus_per_trial: float,
+        gpus_per_trial: float,
+        verbose: bool = False,
+    ) -> None:
+        self.address = address
+        self._workers = workers
+        self._cpus_per_trial = cpus_per_trial
+        self._gpus_per_trial = gpus_per_trial
+        self._verbose = verbose
+        self._owned = False
+        self._worker_class = None
+        self.slots: WorkerSlots | None = None
+
+    def __enter__(self) -> RaySession:
+        if not ray.is_initialized():
+            self._start()
+        resources = ray.cluster_resources()
+        self.slots = plan_slots(
+            self._workers,
+            self._gpus_per_trial,
+            self._cpus_per_trial,
+            cpus=resources.get("CPU", 0.0),
+            gpus=resources.get("GPU", 0.0),
+        )
+        return self
+
+    def _start(self) -> None:
+        quiet = {"include_dashboard": False, "log_to_driver": self._verbose, "configure_logging": self._verbose}
+        if not self._verbose:
+            quiet["logging_level"] = logging.ERROR
+        if self.address:
+            try:
+                ray.init(address=self.address, **quiet)
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                raise ConfigError(
+                    f"cannot join the Ray cluster at {self.address!r}: {error}; allowed: the address of a running "
+                    "head node (`ray start --head` prints it, e.g. 'HEAD_IP:6379'), or none for a local Ray"
+                ) from None
+        else:
+            cpus = os.cpu_count() or 1
+            if self._workers:
+                cpus = max(cpus, math.ceil(self._workers * self._cpus_per_trial))
+            ray.init(num_cpus=cpus, **quiet)
+        self._owned = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._owned:
+            ray.shutdown()
+            self._owned = False
+
+    def start_broker(self):
+        """The pruning broker actor: async, no CPU reserved."""
+        return ray.remote(PruningBroker).options(num_cpus=0, max_restarts=0, max_task_retries=0).remote()
+
+    def start_worker(self, trial_runner: TrialRunner, broker):
+        """One worker actor on a slot; Ray never restarts or retries it, the driver replaces it."""
+        assert self.slots is not None
+        options = {"num_cpus": self.slots.num_cpus, "max_restarts": 0, "max_task_retries": 0}
+        if self.slots.num_gpus:
+            options["num_gpus"] = self.slots.num_gpus
+        threads = max(1, math.floor(self.slots.num_cpus))
+        if self._worker_class is None:
+            self._worker_class = ray.remote(TrialWorker)
+        return self._worker_class.options(**options).remote(trial_runner, broker, threads)

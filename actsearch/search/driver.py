@@ -1,0 +1,377 @@
+"""The search driver: owns the Optuna study, dispatches trials to Ray workers, prunes, survives failures.
+
+One driver per study is the study's only writer: it asks a trial, decodes it into a
+:class:`~actsearch.spaces.TrialConfig`, sends it to an idle worker, answers the worker's epoch reports
+with the pruner's decision, and tells the result. Running the same study file again resumes it.
+
+Example:
+    >>> from actsearch.search.studyfile import load_study_file
+    >>> summary = run_study(load_study_file("studies/digits_smoke.yaml"), n_trials=4)  # doctest: +SKIP
+    >>> print(summary)  # doctest: +SKIP
+    digits_smoke: 4/4 finished (4 complete, 0 pruned, 0 failed) in 21.3 s; best 0.9611 (trial 2); ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import optuna
+import ray
+from optuna.trial import TrialState
+
+from actsearch.errors import ActsearchError, ConfigError
+from actsearch.search.cluster import RaySession
+from actsearch.search.objective import PRUNABLE_OBJECTIVES, MissingObjectiveError, objective_values
+from actsearch.search.progress import TrialProgress
+from actsearch.search.resume import FINISHED_STATES, enqueue_retry, prepare_study
+from actsearch.search.runner import TrainerRunner, TrialRunner
+from actsearch.search.storage import DriverLock, open_storage, run_directory
+from actsearch.search.trial_log import write_trial_log
+from actsearch.search.worker import TrialOutcome
+
+__all__ = ["RunSummary", "run_study"]
+
+logger = logging.getLogger(__name__)
+
+# Failures worth another attempt with the same parameters: not the configuration's fault.
+RETRIED_FAILURES = ("worker_died", "out_of_memory")
+# How often the loop wakes up without news, to refresh the bar and check the timeout (seconds).
+_POLL_S = 1.0
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did. ``str(summary)`` is the one-line summary printed at the end of a run."""
+
+    study_name: str
+    storage: str
+    run_dir: Path
+    target: int  # finished trials wanted
+    finished: int  # COMPLETE + PRUNED trials in the study after the run
+    complete: int  # in this run
+    pruned: int
+    failed: int
+    retried: int
+    recovered: list[int] = field(default_factory=list)  # interrupted trials found at start
+    best: list[tuple[int, list[float]]] = field(default_factory=list)  # (trial number, values)
+    workers: int = 0
+    startup_s: float = 0.0  # Ray and workers up
+    loop_s: float = 0.0  # first dispatch to last tell
+    stopped: str = "budget reached"
+
+    def __str__(self) -> str:
+        counts = f"{self.complete} complete, {self.pruned} pruned, {self.failed} failed"
+        if self.retried:
+            counts += f", {self.retried} retried"
+        line = f"{self.study_name}: {self.finished}/{self.target} finished ({counts}) in {self.loop_s:.1f} s"
+        if self.best:
+            number, values = self.best[0]
+            shown = ", ".join(f"{value:.4g}" for value in values)
+            line += f"; best {shown} (trial {number})" if len(self.best) == 1 else f"; {len(self.best)} Pareto trials"
+        if self.stopped != "budget reached":
+            line += f"; stopped: {self.stopped}"
+        return line + f"; study in {self.storage}, trial logs in {self.run_dir / 'trials'}"
+
+
+def run_study(
+    study_file,
+    *,
+    n_trials: int | None = None,
+    ray_address: str | None = None,
+    runs_dir: str | Path = ".",
+    progress: bool = True,
+    verbose: bool = False,
+    trial_runner: TrialRunner | None = None,
+) -> RunSummary:
+    """Run (or resume) a study until it holds ``n_trials`` finished trials (default ``budget.trials``).
+
+    ``ray_address`` joins a running Ray cluster (default: the study file's, else a local Ray).
+    ``runs_dir`` holds ``runs/<name>/`` (journal, per-trial logs). ``progress`` draws a bar on a
+    terminal and prints the summary line. ``trial_runner`` replaces the trainer (tests, benchmarks).
+    """
+    target = study_file.budget.trials if n_trials is None else n_trials
+    if target < 1:
+        raise ConfigError(f"number of trials must be at least 1, got {target}")
+    run_dir = run_directory(study_file.name, runs_dir)
+    with _optuna_verbosity(verbose), DriverLock(run_dir):
+        storage, where = open_storage(study_file.storage, study_file.name, runs_dir=runs_dir)
+        study, recovered = prepare_study(study_file, storage, where)
+        search = _Search(study, study_file, target=target, run_dir=run_dir, storage=where, recovered=recovered)
+        if search.finished >= target:
+            summary = search.summary()
+        else:
+            execution = study_file.execution
+            with RaySession(
+                ray_address or execution.ray_address,
+                workers=execution.workers,
+                cpus_per_trial=execution.cpus_per_trial,
+                gpus_per_trial=execution.gpus_per_trial,
+                verbose=verbose,
+            ) as session:
+                summary = search.run(session, trial_runner or TrainerRunner(), progress=progress)
+    if progress:
+        print(summary, file=sys.stderr)
+    return summary
+
+
+@contextlib.contextmanager
+def _optuna_verbosity(verbose: bool):
+    """Silence Optuna's per-trial INFO lines during a run (the bar and trial logs replace them)."""
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(previous)
+
+
+@dataclass
+class _Running:
+    trial: optuna.Trial
+    worker: int  # index into _Search.workers
+
+
+class _Search:
+    """State of one run: the study, the workers, the trials in flight and the counters."""
+
+    def __init__(self, study, study_file, *, target, run_dir, storage, recovered) -> None:
+        self.study = study
+        self.study_file = study_file
+        self.target = target
+        self.run_dir = run_dir
+        self.storage = storage
+        self.recovered = recovered
+        self.objectives = [objective.name for objective in study_file.objectives]
+        self.task = study_file.task.to_task().to_dict()
+        self.finished = len(study.get_trials(deepcopy=False, states=FINISHED_STATES))
+        self.counts = {"complete": 0, "pruned": 0, "failed": 0, "retried": 0}
+        self.consecutive_failures = 0
+        self.last_failure = ""
+        self.stopped = "budget reached"
+        self.prune = self._pruning_enabled()
+        self.workers: list = []
+        self.running: dict[ray.ObjectRef, _Running] = {}
+        self.by_number: dict[int, _Running] = {}
+        self.startup_s = 0.0
+        self.loop_s = 0.0
+
+    def _pruning_enabled(self) -> bool:
+        if isinstance(self.study.pruner, optuna.pruners.NopPruner):
+            return False
+        if len(self.objectives) > 1:
+            logger.warning(
+                "pruning is off: study %r has %d objectives and Optuna's pruners handle one",
+                self.study_file.name,
+                len(self.objectives),
+            )
+            return False
+        if self.objectives[0] not in PRUNABLE_OBJECTIVES:
+            logger.warning(
+                "pruning is off: the pruner watches validation accuracy, which says nothing about %r",
+                self.objectives[0],
+            )
+            return False
+        return True
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def run(self, session: RaySession, trial_runner: TrialRunner, *, progress: bool) -> RunSummary:
+        started = time.perf_counter()
+        self.session = session
+        self.trial_runner = trial_runner
+        self.broker = session.start_broker() if self.prune else None
+        count = min(session.slots.count, self.target - self.finished)
+        self.workers = [session.start_worker(trial_runner, self.broker) for _ in range(count)]
+        try:
+            try:
+                ray.get([worker.ready.remote() for worker in self.workers])
+            except ray.exceptions.RayError as error:
+                raise ActsearchError(f"the trial workers could not start: {_first_line(error)}") from None
+            self.startup_s = time.perf_counter() - started
+            self._timed_loop(progress)
+        finally:
+            # A Ray session shared with the caller outlives the run: free the slots it held.
+            for actor in [*self.workers, self.broker]:
+                if actor is not None:
+                    ray.kill(actor, no_restart=True)
+        return self.summary()
+
+    def _timed_loop(self, progress: bool) -> None:
+        timeout_s = self.study_file.budget.timeout_s
+        self.deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        self.bar = TrialProgress(self.study_file.name, total=self.target, finished=self.finished, enabled=progress)
+        loop_started = time.perf_counter()
+        try:
+            self._loop()
+        except KeyboardInterrupt:
+            self._interrupt()
+            raise
+        finally:
+            self.loop_s = time.perf_counter() - loop_started
+            self.bar.close()
+
+    def _loop(self) -> None:
+        idle = list(range(len(self.workers)))
+        reports = self.broker.next_reports.remote() if self.broker else None
+        while True:
+            while idle and self._may_dispatch():
+                if self._dispatch(idle[-1]):
+                    idle.pop()
+            if not self.running:
+                return
+            waiting = [*self.running, reports] if reports is not None else list(self.running)
+            ready, _ = ray.wait(waiting, num_returns=1, timeout=_POLL_S)
+            for ref in ready:
+                if ref == reports:
+                    self._answer_reports(ray.get(ref))
+                    reports = self.broker.next_reports.remote()
+                else:
+                    idle.append(self._collect(ref))
+            if not ready:
+                self.bar.running(len(self.running))
+
+    def _may_dispatch(self) -> bool:
+        if self.finished + len(self.running) >= self.target:
+            return False
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.stopped = f"timeout of {self.study_file.budget.timeout_s:g} s"
+            return False
+        if self.consecutive_failures >= 10 + 2 * len(self.workers):
+            self.stopped = f"{self.consecutive_failures} failed trials in a row, last: {self.last_failure}"
+            return False
+        return True
+
+    def _dispatch(self, worker: int) -> bool:
+        """Ask a trial and send it to ``worker``; False when its configuration failed to decode."""
+        trial = self.study.ask()
+        if "attempt" not in trial.user_attrs:
+            trial.set_user_attr("attempt", 1)
+        try:
+            config = self.study_file.space.suggest(trial)
+        except Exception as error:  # a bad enqueued point or space bug: the trial fails, the study goes on
+            self._fail(trial, "error", f"invalid configuration: {type(error).__name__}: {error}")
+            return False
+        config_dict = config.to_dict()
+        trial.set_user_attr("config", config_dict)
+        trial.set_user_attr("families", config.plan.families())
+        ref = self.workers[worker].run.remote(trial.number, self.task, config_dict, self.prune)
+        self.running[ref] = self.by_number[trial.number] = _Running(trial, worker)
+        return True
+
+    def _answer_reports(self, reports: list[tuple[int, int, float]]) -> None:
+        decisions = []
+        for number, epoch, value in reports:
+            entry = self.by_number.get(number)
+            prune = False
+            if entry is not None:
+                entry.trial.report(value, epoch)
+                prune = entry.trial.should_prune()
+            decisions.append((number, prune))
+        self.broker.decide.remote(decisions)
+
+    def _collect(self, ref: ray.ObjectRef) -> int:
+        """Record a trial whose worker answered; returns the (possibly replaced) worker's index."""
+        entry = self.running.pop(ref)
+        del self.by_number[entry.trial.number]
+        try:
+            outcome = ray.get(ref)
+        except ray.exceptions.RayError as error:
+            kind = "out_of_memory" if isinstance(error, ray.exceptions.OutOfMemoryError) else "worker_died"
+            reason = "out of memory" if kind == "out_of_memory" else "worker died"
+            outcome = TrialOutcome(entry.trial.number, "failed", fail_kind=kind, fail_reason=f"{reason}: {_first_line(error)}")
+            self._replace_worker(entry.worker)
+        self._record(entry.trial, outcome)
+        return entry.worker
+
+    def _replace_worker(self, index: int) -> None:
+        ray.kill(self.workers[index], no_restart=True)
+        self.workers[index] = self.session.start_worker(self.trial_runner, self.broker)
+
+    # -- telling the study ------------------------------------------------------------------------
+
+    def _record(self, trial: optuna.Trial, outcome: TrialOutcome) -> None:
+        if outcome.result is not None:
+            trial.set_user_attr("result", outcome.result)
+        if outcome.status == "complete":
+            try:
+                values = objective_values(self.objectives, outcome.result)
+            except MissingObjectiveError as error:
+                self._fail(trial, "error", f"error: {error}", outcome)
+                return
+            if len(self.objectives) == 1 and not self.prune:
+                for step, epoch in enumerate(outcome.result.get("history") or ()):
+                    if "val_accuracy" in epoch:
+                        trial.report(float(epoch["val_accuracy"]), epoch.get("epoch", step))
+            frozen = self.study.tell(trial, values)
+            self.counts["complete"] += 1
+        elif outcome.status == "pruned":
+            frozen = self.study.tell(trial, state=TrialState.PRUNED)
+            self.counts["pruned"] += 1
+        else:
+            self._fail(trial, outcome.fail_kind, outcome.fail_reason, outcome)
+            return
+        self.finished += 1
+        self.consecutive_failures = 0
+        write_trial_log(self.run_dir, frozen, outcome)
+        self.bar.trial_finished(best=self._best_text(), running=len(self.running))
+
+    def _fail(self, trial: optuna.Trial, kind: str, reason: str, outcome: TrialOutcome | None = None) -> None:
+        trial.set_user_attr("fail_reason", reason)
+        frozen = self.study.tell(trial, state=TrialState.FAIL)
+        self.counts["failed"] += 1
+        self.consecutive_failures += 1
+        self.last_failure = reason
+        if kind in RETRIED_FAILURES and frozen.user_attrs.get("attempt", 1) <= self.study_file.budget.max_retries:
+            if enqueue_retry(self.study, frozen):
+                self.counts["retried"] += 1
+        write_trial_log(self.run_dir, frozen, outcome)
+        self.bar.trial_finished(running=len(self.running), counted=False)
+
+    def _interrupt(self) -> None:
+        """Ctrl-C: give the trials in flight back to the study, to run again on resume."""
+        for entry in self.running.values():
+            entry.trial.set_user_attr("fail_reason", "interrupted")
+            enqueue_retry(self.study, self.study.tell(entry.trial, state=TrialState.FAIL))
+        self.running.clear()
+
+    # -- reporting --------------------------------------------------------------------------------
+
+    def _best_text(self) -> str | None:
+        if len(self.objectives) > 1:
+            return f"{len(self.study.best_trials)} on Pareto front"
+        try:
+            return f"{self.study.best_value:.4g}"
+        except ValueError:
+            return None
+
+    def summary(self) -> RunSummary:
+        complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        best = [(t.number, list(t.values)) for t in self.study.best_trials] if complete else []
+        if len(self.objectives) == 1:
+            best = best[:1]
+        return RunSummary(
+            study_name=self.study_file.name,
+            storage=self.storage,
+            run_dir=self.run_dir,
+            target=self.target,
+            finished=self.finished,
+            recovered=self.recovered,
+            best=best,
+            workers=len(self.workers),
+            startup_s=self.startup_s,
+            loop_s=self.loop_s,
+            stopped=self.stopped,
+            **self.counts,
+        )
+
+
+def _first_line(error: BaseException) -> str:
+    """The informative first line of a (long, multi-line) Ray error."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0][:300] if lines else type(error).__name__

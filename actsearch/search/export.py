@@ -1,0 +1,292 @@
+"""Hand over the winner: export the best trial's configuration, and read it back.
+
+``export_best`` writes the best trial (one objective) or a picked member of the Pareto set (several)
+to JSON or YAML: its placement plan, training config, task, objective values and provenance (study,
+trial, dataset, network, seed, package versions). ``load_config`` reads such a file, or a bare
+activation spec / placement plan file, into an :class:`ExportedConfig`.
+
+Pick rules: ``"best:<objective>"`` (best on one objective), ``"knee"`` (the Pareto trial closest to the
+ideal point after min-max scaling each objective), ``"<index>"`` (0 = first of the candidates ranked by
+the first objective, as ``actsearch status`` lists them), ``"trial:<number>"``.
+
+Example:
+    >>> import json, pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "plan.json"
+    >>> _ = path.write_text(json.dumps({"family": "layeract", "params": {"alpha": 1e-5}}))
+    >>> load_config(path).plan.families()
+    ['layeract']
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import platform
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import optuna
+import yaml
+from optuna.trial import FrozenTrial, TrialState
+
+import actsearch
+from actsearch.activations import PlacementPlan
+from actsearch.errors import ConfigError
+from actsearch.search.resume import load_study
+from actsearch.search.storage import storage_description
+from actsearch.search.trial_log import write_text_atomic
+from actsearch.spaces import TrialConfig
+from actsearch.trainers import Task
+
+__all__ = ["EXPORT_FORMAT", "ExportedConfig", "export_best", "load_config", "pick_trial"]
+
+EXPORT_FORMAT = "actsearch-config/1"
+_SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
+
+
+@dataclass(frozen=True)
+class ExportedConfig:
+    """An exported configuration: what to train, and where it came from.
+
+    ``plan`` is the placement plan (give it to ``apply_activations``), ``train`` the hyperparameters
+    overriding ``DEFAULT_HPARAMS``, ``task`` the ``Task.to_dict()`` searched on (empty for a bare plan
+    file), ``objectives`` the trial's objective values by name, ``metrics`` its other results,
+    ``provenance`` the study, trial and package versions, ``pareto`` every Pareto trial of a
+    multi-objective study.
+    """
+
+    plan: PlacementPlan
+    train: dict = field(default_factory=dict)
+    task: dict = field(default_factory=dict)
+    objectives: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+    pareto: list = field(default_factory=list)
+
+    def to_trial_config(self) -> TrialConfig:
+        return TrialConfig(plan=self.plan, train=dict(self.train))
+
+    def to_task(self) -> Task:
+        """The task the configuration was searched on; ConfigError for a bare plan file."""
+        if not self.task:
+            raise ConfigError("this configuration has no task (it is a bare plan file); give the task explicitly")
+        return Task.from_dict(self.task)
+
+    def to_dict(self) -> dict:
+        content = {
+            "format": EXPORT_FORMAT,
+            "plan": self.plan.to_dict(),
+            "train": self.train,
+            "task": self.task,
+            "objectives": self.objectives,
+            "metrics": self.metrics,
+            "provenance": self.provenance,
+        }
+        if self.pareto:
+            content["pareto"] = self.pareto
+        return content
+
+    @classmethod
+    def from_dict(cls, content: dict) -> ExportedConfig:
+        return cls(
+            plan=PlacementPlan.parse(content["plan"]),
+            train=dict(content.get("train") or {}),
+            task=dict(content.get("task") or {}),
+            objectives=dict(content.get("objectives") or {}),
+            metrics=dict(content.get("metrics") or {}),
+            provenance=dict(content.get("provenance") or {}),
+            pareto=list(content.get("pareto") or []),
+        )
+
+
+def load_config(path: str | Path) -> ExportedConfig:
+    """Read an exported configuration, a trial config (plan + train) or a bare spec/plan file.
+
+    Raises ConfigError naming the file and the problem.
+    """
+    path = Path(path)
+    text = _read(path)
+    file_format = _SUFFIXES.get(path.suffix.lower(), "yaml")  # YAML reads JSON too
+    try:
+        content = json.loads(text) if file_format == "json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path}: not valid {file_format.upper()}: {error}") from None
+    try:
+        if isinstance(content, dict) and "plan" in content:
+            return ExportedConfig.from_dict(content)
+        if isinstance(content, (dict, str)):
+            return ExportedConfig(plan=PlacementPlan.parse(content))
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    raise ConfigError(
+        f"{path}: expected an exported configuration (a mapping with 'plan'), a placement plan "
+        f"(a mapping with 'default'/'rules'), an activation spec (a mapping with 'family') or a family "
+        f"name; got {type(content).__name__}"
+    )
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    except (IsADirectoryError, UnicodeDecodeError, PermissionError) as error:
+        raise ConfigError(f"cannot read configuration file {path}: {error}") from None
+
+
+def _format_of(path: Path) -> str:
+    try:
+        return _SUFFIXES[path.suffix.lower()]
+    except KeyError:
+        raise ConfigError(
+            f"{path}: unknown file type {path.suffix!r}; allowed: {', '.join(_SUFFIXES)}"
+        ) from None
+
+
+def export_best(study_file, output_path: str | Path, *, pick: str | None = None, runs_dir: str | Path = ".") -> Path:
+    """Write the best (or picked) trial of the study to ``output_path`` (.json, .yaml or .yml).
+
+    Writes atomically (temporary file + rename) and returns the path. ConfigError when the study has
+    no complete trial, the pick rule is invalid, or the suffix is unknown.
+    """
+    output_path = Path(output_path)
+    file_format = _format_of(output_path)
+    study = load_study(study_file, runs_dir=runs_dir)
+    objectives = [objective.name for objective in study_file.objectives]
+    trial = pick_trial(study, objectives, pick)
+    exported = ExportedConfig(
+        **_trial_config(study_file, trial),
+        task=study.user_attrs.get("actsearch", {}).get("task") or study_file.task.to_task().to_dict(),
+        objectives=dict(zip(objectives, trial.values)),
+        metrics={key: value for key, value in trial.user_attrs.get("result", {}).items() if key != "history"},
+        provenance=_provenance(study_file, study, trial, pick, runs_dir),
+        pareto=_pareto_entries(study_file, study, objectives) if len(objectives) > 1 else [],
+    )
+    content = exported.to_dict()
+    if file_format == "json":
+        text = json.dumps(content, indent=2) + "\n"
+    else:
+        text = yaml.safe_dump(content, sort_keys=False)
+    return write_text_atomic(output_path, text)
+
+
+def _trial_config(study_file, trial: FrozenTrial) -> dict:
+    config = trial.user_attrs.get("config") or study_file.space.decode(trial.params).to_dict()
+    return {"plan": PlacementPlan.from_dict(config["plan"]), "train": dict(config.get("train") or {})}
+
+
+def _pareto_entries(study_file, study: optuna.Study, objectives: list[str]) -> list[dict]:
+    entries = []
+    for trial in ranked_candidates(study):
+        config = _trial_config(study_file, trial)
+        entries.append(
+            {
+                "trial": trial.number,
+                "objectives": dict(zip(objectives, trial.values)),
+                "plan": config["plan"].to_dict(),
+                "train": config["train"],
+            }
+        )
+    return entries
+
+
+def _provenance(study_file, study: optuna.Study, trial: FrozenTrial, pick: str | None, runs_dir) -> dict:
+    task = study.user_attrs.get("actsearch", {}).get("task", {})
+    provenance = {
+        "study": study.study_name,
+        "study_file": str(study_file.path),
+        "storage": storage_description(study_file.storage, study_file.name, runs_dir),
+        "trial": trial.number,
+        "pick": pick or ("knee" if len(study.directions) > 1 else "best"),
+        "directions": {o.name: o.direction for o in study_file.objectives},
+        "dataset": task.get("dataset"),
+        "network": task.get("network"),
+        "seed": task.get("seed"),
+        "study_seed": study_file.seed,
+        "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "versions": _versions(),
+    }
+    if "baseline" in trial.user_attrs:
+        provenance["baseline"] = trial.user_attrs["baseline"]
+    return provenance
+
+
+def _versions() -> dict:
+    versions = {"actsearch": actsearch.__version__, "python": platform.python_version()}
+    for package in ("torch", "torchvision", "optuna", "ray"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def ranked_candidates(study: optuna.Study) -> list[FrozenTrial]:
+    """Trials a pick chooses from, best first by the first objective.
+
+    One objective: every complete trial. Several: the Pareto set.
+    """
+    direction = study.directions[0]
+    if len(study.directions) > 1:
+        candidates = list(study.best_trials)
+    else:
+        candidates = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    sign = -1.0 if direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
+    return sorted(candidates, key=lambda trial: (sign * trial.values[0], trial.number))
+
+
+def pick_trial(study: optuna.Study, objectives: list[str], pick: str | None) -> FrozenTrial:
+    """The trial a pick rule designates (see the module docstring)."""
+    candidates = ranked_candidates(study)
+    if not candidates:
+        states = {}
+        for trial in study.get_trials(deepcopy=False):
+            states[trial.state.name] = states.get(trial.state.name, 0) + 1
+        counts = ", ".join(f"{count} {state}" for state, count in sorted(states.items())) or "no trials"
+        raise ConfigError(f"study {study.study_name!r} has no complete trial to export ({counts})")
+    rule = (pick or ("knee" if len(objectives) > 1 else "0")).strip()
+    allowed = f"allowed: 'knee', 'best:<objective>' with objective in {objectives}, an index, 'trial:<number>'"
+    if rule == "knee":
+        return _knee(candidates, study.directions)
+    if rule.startswith("best:"):
+        name = rule.split(":", 1)[1]
+        if name not in objectives:
+            raise ConfigError(f"pick {rule!r}: unknown objective {name!r}; {allowed}")
+        index = objectives.index(name)
+        maximize = study.directions[index] == optuna.study.StudyDirection.MAXIMIZE
+        return min(candidates, key=lambda t: ((-1.0 if maximize else 1.0) * t.values[index], t.number))
+    if rule.startswith("trial:"):
+        number = _integer(rule.split(":", 1)[1], rule, allowed)
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if trial.number == number:
+                return trial
+        raise ConfigError(f"pick {rule!r}: trial {number} is not a complete trial of study {study.study_name!r}")
+    index = _integer(rule, rule, allowed)
+    if not -len(candidates) <= index < len(candidates):
+        raise ConfigError(f"pick {rule!r}: index out of range; there are {len(candidates)} candidates (0..{len(candidates) - 1})")
+    return candidates[index]
+
+
+def _integer(text: str, rule: str, allowed: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"pick {rule!r} is not a valid rule; {allowed}") from None
+
+
+def _knee(candidates: list[FrozenTrial], directions) -> FrozenTrial:
+    """The candidate nearest the ideal point, each objective scaled to [0, 1] with 1 the best seen."""
+    columns = list(zip(*(trial.values for trial in candidates)))
+    scores = []
+    for trial in candidates:
+        distance = 0.0
+        for value, column, direction in zip(trial.values, columns, directions):
+            low, high = min(column), max(column)
+            scaled = 1.0 if high == low else (value - low) / (high - low)
+            if direction == optuna.study.StudyDirection.MINIMIZE:
+                scaled = 1.0 - scaled if high != low else 1.0
+            distance += (1.0 - scaled) ** 2
+        scores.append((math.sqrt(distance), trial.number, trial))
+    return min(scores, key=lambda score: score[:2])[2]

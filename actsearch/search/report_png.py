@@ -1,0 +1,148 @@
+"""Static PNG figures of a report (matplotlib), for papers and terminals.
+
+Figures are drawn with matplotlib's object API on the Agg canvas rather than through ``pyplot`` or
+``optuna.visualization.matplotlib``: those keep global figure state and change the global style sheet,
+which a library must not do to its caller.
+
+Example:
+    >>> import optuna, tempfile
+    >>> from pathlib import Path
+    >>> from actsearch.search.report_data import collect_report_data
+    >>> study = optuna.create_study()
+    >>> study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    >>> sorted(write_pngs(collect_report_data(study), Path(tempfile.mkdtemp())))
+    ['families', 'history']
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+
+from actsearch.search.report_data import ReportData
+
+__all__ = ["PNG_NAMES", "write_pngs"]
+
+PNG_NAMES = ("history", "families", "learning_curves", "pareto", "corruption")
+DPI = 120
+PANEL_SIZE = (6.0, 4.2)  # inches per objective panel
+
+
+def write_pngs(data: ReportData, folder: Path) -> dict[str, Path]:
+    """Write every figure that applies to this study as ``folder/<name>.png``; returns name -> path."""
+    figures = {"history": _history(data), "families": _families(data)}
+    if data.curves:
+        figures["learning_curves"] = _learning_curves(data)
+    if len(data.objectives) == 2:
+        figures["pareto"] = _pareto(data)
+    if data.corruption():
+        figures["corruption"] = _corruption(data)
+    paths = {}
+    for name, figure in figures.items():
+        paths[name] = folder / f"{name}.png"
+        FigureCanvasAgg(figure).print_png(paths[name])
+    return paths
+
+
+def _panels(count: int) -> tuple[Figure, list]:
+    figure = Figure(figsize=(PANEL_SIZE[0] * count, PANEL_SIZE[1]), dpi=DPI, layout="constrained")
+    axes = figure.subplots(1, count, squeeze=False)[0]
+    return figure, list(axes)
+
+
+def _history(data: ReportData) -> Figure:
+    figure, axes = _panels(len(data.objectives))
+    numbers = np.array([t.number for t in data.complete])
+    for index, (axis, name, direction) in enumerate(zip(axes, data.objectives, data.directions)):
+        values = np.array([t.values[index] for t in data.complete])
+        best = np.maximum.accumulate(values) if direction == "maximize" else np.minimum.accumulate(values)
+        axis.scatter(numbers, values, s=18, alpha=0.7, label="completed trial")
+        axis.step(numbers, best, where="post", color="tab:red", label="best so far")
+        axis.set(title=f"Optimization history: {name}", xlabel="trial", ylabel=f"{name} ({direction})")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.legend(loc="best", fontsize="small")
+        axis.grid(alpha=0.3)
+    return figure
+
+
+def _families(data: ReportData) -> Figure:
+    figure, axes = _panels(len(data.objectives))
+    groups = data.family_trials()
+    order = data.family_order()
+    jitter = np.random.default_rng(0)
+    for index, (axis, name, direction) in enumerate(zip(axes, data.objectives, data.directions)):
+        values = [np.array([t.values[index] for t in groups[family]]) for family in order]
+        positions = np.arange(1, len(order) + 1)
+        axis.boxplot(values, positions=positions, widths=0.5, showmeans=True, showfliers=False)
+        for position, family_values in zip(positions, values):
+            offsets = jitter.uniform(-0.15, 0.15, size=len(family_values))
+            axis.scatter(position + offsets, family_values, s=14, alpha=0.6, color="tab:blue")
+        axis.set_xticks(positions, order, rotation=30, ha="right")
+        axis.set(title=f"{name} by activation family", ylabel=f"{name} ({direction})")
+        axis.grid(alpha=0.3, axis="y")
+    return figure
+
+
+def _learning_curves(data: ReportData) -> Figure:
+    figure, (axis,) = _panels(1)
+    for curve in data.curves:
+        pruned = curve.state == "PRUNED"
+        axis.plot(
+            curve.steps,
+            curve.values,
+            linestyle="--" if pruned else "-",
+            color="tab:orange" if pruned else "tab:blue",
+            alpha=0.6,
+            marker=".",
+        )
+    legend = [
+        Line2D([], [], color="tab:blue", label="completed"),
+        Line2D([], [], color="tab:orange", linestyle="--", label="pruned"),
+    ]
+    axis.legend(handles=legend, loc="best", fontsize="small")
+    # The search reports val_accuracy per epoch, and the stored history holds it too.
+    axis.set(title="Learning curves", xlabel="epoch", ylabel="val_accuracy")
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.grid(alpha=0.3)
+    return figure
+
+
+def _pareto(data: ReportData) -> Figure:
+    figure, (axis,) = _panels(1)
+    every = np.array([t.values for t in data.complete])
+    front = np.array(sorted(t.values for t in data.pareto))
+    axis.scatter(every[:, 0], every[:, 1], s=18, color="tab:gray", alpha=0.6, label="completed trial")
+    axis.plot(front[:, 0], front[:, 1], "o-", color="tab:red", label="Pareto front")
+    axis.set(
+        title="Pareto front",
+        xlabel=f"{data.objectives[0]} ({data.directions[0]})",
+        ylabel=f"{data.objectives[1]} ({data.directions[1]})",
+    )
+    axis.legend(loc="best", fontsize="small")
+    axis.grid(alpha=0.3)
+    return figure
+
+
+def _corruption(data: ReportData) -> Figure:
+    rows = data.corruption()
+    figure, (by_category, by_severity) = _panels(2)
+    categories = sorted({c for row in rows for c in row["per_category"]})
+    width = 0.8 / len(rows)
+    for offset, row in enumerate(rows):
+        label = f"#{row['rank']} trial {row['number']}"
+        heights = [row["per_category"].get(c, np.nan) for c in categories]
+        by_category.bar(np.arange(len(categories)) + offset * width - 0.4 + width / 2, heights, width, label=label)
+        severities = ([("0", row["clean"])] if row["clean"] is not None else []) + list(row["per_severity"].items())
+        by_severity.plot([s for s, _ in severities], [v for _, v in severities], "o-", label=label)
+    by_category.set_xticks(np.arange(len(categories)), categories, rotation=30, ha="right")
+    by_category.set(title="Accuracy per corruption category", ylabel="accuracy")
+    by_severity.set(title="Accuracy per severity (0 = clean)", xlabel="severity", ylabel="accuracy")
+    by_severity.legend(loc="best", fontsize="small")
+    for axis in (by_category, by_severity):
+        axis.grid(alpha=0.3, axis="y")
+    return figure

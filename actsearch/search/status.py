@@ -1,0 +1,99 @@
+"""``actsearch status``: a study at a glance, as text.
+
+Counts by state, the best trials with their decoded configurations, the running trials, and the
+failures with their reasons. Reads the study only; safe while a driver runs.
+
+Example:
+    >>> describe_config({"plan": {"default": {"family": "relu", "params": {}}, "rules": []}, "train": {"lr": 0.1}})
+    'relu; lr=0.1'
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from optuna.trial import FrozenTrial, TrialState
+
+from actsearch.search.export import ranked_candidates
+from actsearch.search.resume import FINISHED_STATES, load_study
+from actsearch.search.storage import storage_description
+
+__all__ = ["describe_config", "study_status"]
+
+_STATE_ORDER = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING)
+
+
+def study_status(study_file, *, runs_dir=".", top: int = 5) -> str:
+    """A multi-line report of the study's state; ConfigError when the study does not exist yet."""
+    study = load_study(study_file, runs_dir=runs_dir)
+    trials = study.get_trials(deepcopy=False)
+    objectives = [objective.name for objective in study_file.objectives]
+    states = Counter(trial.state.name for trial in trials)
+    finished = sum(states[state.name] for state in FINISHED_STATES)
+    lines = [
+        f"study {study.study_name} ({storage_description(study_file.storage, study_file.name, runs_dir)})",
+        "objectives: " + ", ".join(f"{o.name} ({o.direction})" for o in study_file.objectives),
+        f"finished: {finished}/{study_file.budget.trials}; "
+        + ", ".join(f"{state.name.lower()} {states[state.name]}" for state in _STATE_ORDER),
+    ]
+    candidates = ranked_candidates(study)
+    if candidates:
+        title = "best trials" if len(objectives) == 1 else f"Pareto set ({len(candidates)} trials)"
+        lines.append(f"{title} (index: trial, values, configuration):")
+        lines += [f"  {index}: {_trial_line(trial, objectives)}" for index, trial in enumerate(candidates[:top])]
+        if len(candidates) > top:
+            lines.append(f"  ... {len(candidates) - top} more")
+    running = [trial for trial in trials if trial.state == TrialState.RUNNING]
+    if running:
+        lines.append("running (re-run on resume if no driver is running):")
+        lines += [f"  #{trial.number}: {_config_text(trial)}{_attempt_text(trial)}" for trial in running]
+    failed = [trial for trial in trials if trial.state == TrialState.FAIL]
+    if failed:
+        lines.append("failures:")
+        lines += [
+            f"  #{trial.number}: {trial.user_attrs.get('fail_reason', 'unknown')}{_attempt_text(trial)}"
+            for trial in failed
+        ]
+    return "\n".join(lines)
+
+
+def _trial_line(trial: FrozenTrial, objectives: list[str]) -> str:
+    values = ", ".join(f"{name}={value:.4g}" for name, value in zip(objectives, trial.values))
+    baseline = f" [baseline {trial.user_attrs['baseline']}]" if "baseline" in trial.user_attrs else ""
+    return f"#{trial.number} {values}{baseline}: {_config_text(trial)}"
+
+
+def _config_text(trial: FrozenTrial) -> str:
+    config = trial.user_attrs.get("config")
+    return describe_config(config) if config else str(trial.params)
+
+
+def _attempt_text(trial: FrozenTrial) -> str:
+    if "retry_of" not in trial.user_attrs:
+        return ""
+    return f" (attempt {trial.user_attrs.get('attempt')}, retry of #{trial.user_attrs['retry_of']})"
+
+
+def describe_config(config: dict) -> str:
+    """A one-line description of a ``TrialConfig.to_dict()``: default activation, rules, training overrides."""
+    plan = config["plan"]
+    parts = []
+    if plan.get("default"):
+        parts.append(_spec_text(plan["default"]))
+    parts += [f"{rule['pattern']}: {_spec_text(rule['spec'])}" for rule in plan.get("rules", ())]
+    text = ", ".join(parts) or "unchanged"
+    train = config.get("train") or {}
+    if train:
+        text += "; " + " ".join(f"{key}={_number(value)}" for key, value in sorted(train.items()))
+    return text
+
+
+def _spec_text(spec: dict) -> str:
+    params = spec.get("params") or {}
+    if not params:
+        return spec["family"]
+    return f"{spec['family']}(" + ", ".join(f"{k}={_number(v)}" for k, v in sorted(params.items())) + ")"
+
+
+def _number(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

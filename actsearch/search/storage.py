@@ -1,0 +1,145 @@
+"""Where a study's trials live: an Optuna journal file by default, any Optuna storage URL otherwise.
+
+The default needs no server: ``runs/<study name>/journal.log`` under ``runs_dir``. Only the driver
+writes to it, so it stays safe on a multi-node Ray cluster.
+
+Example:
+    >>> import tempfile
+    >>> storage, where = open_storage(None, "demo", runs_dir=tempfile.mkdtemp())
+    >>> where.endswith("runs/demo/journal.log")
+    True
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
+
+from actsearch.errors import ConfigError
+from actsearch.search.studyfile import JOURNAL_SUFFIXES
+
+__all__ = ["DriverLock", "open_storage", "run_directory", "storage_description"]
+
+
+def run_directory(study_name: str, runs_dir: str | os.PathLike = ".") -> Path:
+    """Folder holding a study's journal, per-trial logs and lock: ``<runs_dir>/runs/<study_name>``."""
+    return Path(runs_dir) / "runs" / study_name
+
+
+def storage_description(url: str | None, study_name: str, runs_dir: str | os.PathLike = ".") -> str:
+    """The storage as a user reads it: the journal path, or the URL with any password hidden."""
+    if url is None:
+        return str(run_directory(study_name, runs_dir) / "journal.log")
+    if "://" in url and "@" in url.split("://", 1)[1]:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+    return url
+
+
+def open_storage(
+    url: str | None, study_name: str, *, runs_dir: str | os.PathLike = ".", create: bool = True
+) -> tuple[BaseStorage, str]:
+    """Open the study's storage; returns it with a printable description.
+
+    ``url`` None means the default journal file; a path ending in .log/.journal/.jsonl is a journal
+    file too; anything with ``://`` is an Optuna storage URL (``sqlite:///runs.db``,
+    ``postgresql://user:pass@host/db``, ...). ``create=False`` refuses to create a missing journal file.
+    Raises ConfigError when the storage cannot be opened.
+    """
+    description = storage_description(url, study_name, runs_dir)
+    if url is None or ("://" not in url and url.endswith(JOURNAL_SUFFIXES)):
+        path = Path(description)
+        if not create and not path.exists():
+            raise ConfigError(
+                f"no study journal at {path}; run the study first (`actsearch run STUDY_FILE`) "
+                "or set `storage:` in the study file to where it was written"
+            )
+        return _open_journal(path), description
+    if "://" not in url:
+        raise ConfigError(
+            f"storage {url!r} is neither an Optuna storage URL (e.g. 'sqlite:///runs.db', "
+            "'postgresql://user:pass@host/db') nor a journal file path ending in "
+            f"{', '.join(JOURNAL_SUFFIXES)}"
+        )
+    try:
+        return optuna.storages.get_storage(url), description
+    except Exception as error:
+        raise ConfigError(
+            f"cannot open storage {description}: {type(error).__name__}: {error}; allowed: an "
+            "Optuna storage URL that is reachable (e.g. 'sqlite:///runs.db') or a journal file path"
+        ) from None
+
+
+def _open_journal(path: Path) -> JournalStorage:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _drop_torn_tail(path)
+        # The open() lock works on any file system, where the default symlink lock needs symlinks.
+        backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
+        return JournalStorage(backend)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot open journal file {path}: {error.strerror or error}; allowed: a writable path"
+        ) from None
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a last line left half-written by a killed driver, so new entries start on a fresh line."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as journal:
+        journal.seek(-1, os.SEEK_END)
+        if journal.read(1) == b"\n":
+            return
+        journal.seek(0)
+        content = journal.read()
+        journal.truncate(content.rfind(b"\n") + 1)
+
+
+class DriverLock:
+    """An exclusive lock on ``runs/<name>/driver.lock``: one driver per study at a time.
+
+    The operating system releases it when the driver exits, even when killed, so a resumed run can
+    safely take over trials left RUNNING.
+
+    Example:
+        >>> import tempfile
+        >>> with DriverLock(run_directory("demo", tempfile.mkdtemp())):
+        ...     pass
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / "driver.lock"
+        self._file = None
+
+    def __enter__(self) -> DriverLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_file = open(self.path, "a+")
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.seek(0)
+            holder = lock_file.read().strip() or "unknown"
+            lock_file.close()
+            raise ConfigError(
+                f"another driver (pid {holder}) is running this study (lock {self.path}); "
+                "wait for it to finish or stop it, then run again to resume"
+            ) from None
+        lock_file.seek(0)
+        lock_file.truncate()
+        lock_file.write(str(os.getpid()))
+        lock_file.flush()
+        self._file = lock_file
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None

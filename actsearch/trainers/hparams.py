@@ -1,0 +1,117 @@
+"""Training hyperparameters: one dict of defaults, units in the comments.
+
+A trial's ``train`` dict overrides keys of :data:`DEFAULT_HPARAMS`; :func:`resolve_hparams` merges and
+checks it. The LayerAct CIFAR recipe (SGD 0.1, momentum 0.9, weight decay 1e-4, batch 128, 182 epochs, lr/10
+at 50% and 75% of the iterations) reads::
+
+    {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": False, "weight_decay": 1e-4,
+     "schedule": "step", "milestones": [0.5, 0.75], "gamma": 0.1, "crop_mode": "zero",
+     "checkpoint": "best"}
+
+with ``Task(epochs=182, batch_size=128, val_fraction=0.1)`` (see :mod:`actsearch.trainers.presets`).
+
+Example::
+
+    >>> from actsearch.trainers.hparams import resolve_hparams
+    >>> resolve_hparams({"lr": 0.05})["lr"]
+    0.05
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+
+from actsearch.errors import ConfigError
+
+__all__ = ["DEFAULT_HPARAMS", "resolve_hparams"]
+
+DEFAULT_HPARAMS: dict[str, object] = {
+    "optimizer": "sgd",  # "sgd" | "adamw"
+    "lr": 0.1,  # peak learning rate, per optimizer step (no batch-size scaling)
+    "momentum": 0.9,  # SGD momentum (also AdamW's beta1)
+    "nesterov": True,  # SGD Nesterov momentum
+    "beta2": 0.999,  # AdamW second-moment decay
+    "weight_decay": 5e-4,  # decoupled for AdamW, L2 for SGD; never on biases, norm or activation parameters
+    "schedule": "cosine",  # "cosine" | "step" | "onecycle" | "constant", stepped every iteration
+    "milestones": (0.5, 0.75),  # step schedule: fractions of all iterations where lr is multiplied by gamma
+    "gamma": 0.1,  # step schedule: lr factor at each milestone
+    "onecycle_peak": 0.25,  # onecycle: fraction of iterations spent rising from lr/25 to lr
+    "final_lr_fraction": 0.0,  # cosine and onecycle: lr at the last iteration, as a fraction of lr
+    "warmup_epochs": 0.0,  # epochs (may be fractional) of linear warm-up from 0 to the schedule's lr
+    "label_smoothing": 0.0,  # cross-entropy label smoothing, 0..1
+    "crop_padding": None,  # pixels of random-crop padding; None = 4 px per 32 px of image side, 0 = no crop
+    "crop_mode": "reflect",  # "reflect" | "zero" padding for the random crop
+    "flip": None,  # random horizontal flip; None = the dataset's default (off for digits, mnist, svhn)
+    "cutout": 0,  # side in pixels of one zeroed square per training image; 0 = off
+    "eval_batch_size": 1000,  # images per forward pass in evaluation
+    "precision": "auto",  # "auto" (bf16 autocast on CUDA, fp32 elsewhere) | "fp32" | "bf16"
+    "checkpoint": "last",  # weights evaluated at the end: "last" epoch | "best" validation epoch
+    "divergence_check_steps": 50,  # iterations between NaN/inf loss checks (each check is one device sync)
+}
+
+_CHOICES = {
+    "optimizer": ("sgd", "adamw"),
+    "schedule": ("cosine", "step", "onecycle", "constant"),
+    "crop_mode": ("reflect", "zero"),
+    "precision": ("auto", "fp32", "bf16"),
+    "checkpoint": ("last", "best"),
+}
+_NON_NEGATIVE = ("momentum", "weight_decay", "gamma", "final_lr_fraction", "warmup_epochs", "cutout")
+
+
+def resolve_hparams(overrides: Mapping[str, object] | None = None) -> dict[str, object]:
+    """Return :data:`DEFAULT_HPARAMS` updated with ``overrides``, checked.
+
+    Raises :class:`~actsearch.errors.ConfigError` naming the key and what is allowed.
+    """
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(DEFAULT_HPARAMS))
+    if unknown:
+        hints = [
+            f"'{key}' (did you mean '{match[0]}'?)" if (match := difflib.get_close_matches(key, DEFAULT_HPARAMS, 1))
+            else f"'{key}'"
+            for key in unknown
+        ]
+        raise ConfigError(
+            f"unknown training hyperparameter {', '.join(hints)}; allowed: {', '.join(sorted(DEFAULT_HPARAMS))}"
+        )
+    hparams = {**DEFAULT_HPARAMS, **overrides}
+    for key, allowed in _CHOICES.items():
+        if hparams[key] not in allowed:
+            raise ConfigError(f"train.{key} = {hparams[key]!r} is not allowed; allowed: {', '.join(allowed)}")
+    if not _is_number(hparams["lr"]) or hparams["lr"] <= 0:
+        raise ConfigError(f"train.lr = {hparams['lr']!r} must be a number > 0")
+    for key in _NON_NEGATIVE:
+        if not _is_number(hparams[key]) or hparams[key] < 0:
+            raise ConfigError(f"train.{key} = {hparams[key]!r} must be a number >= 0")
+    for key in ("beta2", "onecycle_peak"):
+        if not _is_number(hparams[key]) or not 0 < hparams[key] < 1:
+            raise ConfigError(f"train.{key} = {hparams[key]!r} must be a number between 0 and 1 (exclusive)")
+    if not _is_number(hparams["label_smoothing"]) or not 0 <= hparams["label_smoothing"] < 1:
+        raise ConfigError(f"train.label_smoothing = {hparams['label_smoothing']!r} must be in [0, 1)")
+    milestones = hparams["milestones"]
+    if not isinstance(milestones, (list, tuple)) or not all(_is_number(m) and 0 < m < 1 for m in milestones):
+        raise ConfigError(f"train.milestones = {milestones!r} must be a list of fractions of training in (0, 1)")
+    hparams["milestones"] = tuple(sorted(milestones))
+    for key in ("nesterov",):
+        if not isinstance(hparams[key], bool):
+            raise ConfigError(f"train.{key} = {hparams[key]!r} must be true or false")
+    if hparams["flip"] is not None and not isinstance(hparams["flip"], bool):
+        raise ConfigError(f"train.flip = {hparams['flip']!r} must be true, false or null (the dataset's default)")
+    if hparams["crop_padding"] is not None and not _is_count(hparams["crop_padding"], minimum=0):
+        raise ConfigError(f"train.crop_padding = {hparams['crop_padding']!r} must be an integer >= 0 or null (auto)")
+    if not _is_count(hparams["cutout"], minimum=0):
+        raise ConfigError(f"train.cutout = {hparams['cutout']!r} must be an integer >= 0 (pixels)")
+    for key in ("eval_batch_size", "divergence_check_steps"):
+        if not _is_count(hparams[key], minimum=1):
+            raise ConfigError(f"train.{key} = {hparams[key]!r} must be an integer >= 1")
+    return hparams
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_count(value: object, *, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum

@@ -1,0 +1,44 @@
+"""What a trial returns.
+
+Example::
+
+    >>> from actsearch.trainers.result import TrialResult
+    >>> TrialResult(val_accuracy=0.9, epochs_completed=1).to_dict()["val_accuracy"]
+    0.9
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+__all__ = ["TrialResult"]
+
+
+@dataclasses.dataclass
+class TrialResult:
+    """Scores of one trained configuration; accuracies are fractions in [0, 1].
+
+    ``corrupted`` is :func:`~actsearch.trainers.robustness.evaluate_corrupted`'s dict (on validation images during a
+    search, on test images when the test set was evaluated) and ``corrupted_accuracy`` its mean; ``history`` holds
+    one dict per epoch (``epoch`` counted from 1, ``train_loss``, ``train_accuracy``, ``val_loss``,
+    ``val_accuracy``, ``lr``, ``seconds``). ``images_per_second`` is training throughput, ``latency_ms`` the
+    eval-mode forward time per image at the task's batch size, ``seconds`` the whole trial's wall time.
+    """
+
+    val_accuracy: float
+    epochs_completed: int
+    test_accuracy: float | None = None
+    corrupted: dict | None = None
+    corrupted_accuracy: float | None = None
+    history: list[dict] = dataclasses.field(default_factory=list)
+    n_parameters: int = 0
+    images_per_second: float = 0.0
+    latency_ms: float = 0.0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> TrialResult:
+        return cls(**data)

@@ -1,0 +1,112 @@
+"""ANAct: gains on Gaussian input, running statistics, options, state dict."""
+
+import math
+
+import pytest
+import torch
+
+import actsearch.activations as A
+
+
+def _train(module, batches=4, shape=(128, 16, 8, 8), seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(batches):
+        module(torch.randn(shape, generator=generator))
+    return module
+
+
+@pytest.mark.parametrize(("base", "expected"), [("relu", math.sqrt(2)), ("silu", 1.650)])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_scale_for_standard_normal_input(base, expected, per_channel):
+    act = _train(A.ANAct(base=base, per_channel=per_channel, num_channels=16 if per_channel else None))
+    scale = act.scale.detach()
+    assert scale.shape == ((16,) if per_channel else (1,))
+    assert torch.allclose(scale, torch.full_like(scale, expected), rtol=0.02)
+
+
+def test_gains_match_closed_forms_for_relu():
+    act = _train(A.ANAct(base="relu"))
+    torch.testing.assert_close(act.running_forward_gain, torch.tensor([0.5]), rtol=0.02, atol=0)
+    torch.testing.assert_close(act.running_backward_gain, torch.tensor([0.5]), rtol=0.02, atol=0)
+    torch.testing.assert_close(act.running_mean, torch.tensor([1 / math.sqrt(2 * math.pi)]), rtol=0.02, atol=0)
+
+
+def test_output_formula_and_eval_uses_statistics_as_they_are():
+    act = _train(A.ANAct(base="silu"))
+    with torch.no_grad():
+        act.beta.fill_(0.5)
+    act.eval()
+    state = {k: v.clone() for k, v in act.state_dict().items()}
+    x = torch.randn(8, 16, 4, 4) * 3 + 1
+    expected = (act.gain_scale + 0.3 * math.tanh(0.5)) * (torch.nn.functional.silu(x) - act.running_mean)
+    torch.testing.assert_close(act(x), expected)
+    for key, value in act.state_dict().items():
+        torch.testing.assert_close(value, state[key])
+
+
+def test_momentum_update_and_first_batch_replacement():
+    act = A.ANAct(base="relu", momentum=0.75)
+    x1, x2 = torch.randn(64, 4, 4, 4), torch.randn(64, 4, 4, 4) * 2 + 1
+    act(x1)
+    first = act.running_mean.clone()
+    torch.testing.assert_close(first, torch.relu(x1).mean().reshape(1))
+    act(x2)
+    torch.testing.assert_close(act.running_mean, 0.75 * first + 0.25 * torch.relu(x2).mean().reshape(1))
+    assert act.num_batches_tracked.item() == 2
+
+
+def test_statistics_carry_no_gradient_and_beta_learns():
+    act = A.ANAct(base="silu")
+    x = torch.randn(16, 4, 3, 3, requires_grad=True)
+    act(x).square().sum().backward()
+    assert act.beta.grad is not None and act.beta.grad.abs().item() > 0
+    assert all(not b.requires_grad for b in act.buffers())
+
+
+def test_options_without_mean_and_learnable_term():
+    act = _train(A.ANAct(base="relu", subtract_mean=False, learnable=False))
+    assert act.beta is None and "beta" not in dict(act.named_parameters())
+    x = torch.randn(4, 16, 2, 2)
+    act.eval()
+    torch.testing.assert_close(act(x), act.gain_scale * torch.relu(x))
+
+
+def test_starts_as_its_base_before_any_training_batch():
+    x = torch.randn(4, 3, 5)
+    torch.testing.assert_close(A.ANAct(base="gelu").eval()(x), torch.nn.functional.gelu(x))
+
+
+def test_state_dict_round_trip_and_keys():
+    act = _train(A.ANAct(base="apalu", per_channel=True, num_channels=16, base_params={"per_channel": True}))
+    assert set(act.state_dict()) == {
+        "beta", "running_forward_gain", "running_backward_gain", "running_mean", "num_batches_tracked",
+        "base.a_raw", "base.b_raw",
+    }
+    assert act.base.a_raw.shape == (16,)
+    fresh = A.create_activation("anact", base="apalu", per_channel=True, num_channels=16,
+                                base_params={"per_channel": True})
+    fresh.load_state_dict(act.state_dict())
+    x = torch.randn(2, 16, 3, 3)
+    torch.testing.assert_close(fresh.eval()(x), act.eval()(x))
+
+
+def test_statistics_sample_is_bounded():
+    act = A.ANAct(base="relu")
+    act.max_statistics_elements = 100
+    assert act._statistics_sample(torch.randn(64, 10, 5)).shape == (2, 10, 5)
+    act.max_statistics_elements = None
+    assert act._statistics_sample(torch.randn(64, 10, 5)).shape == (64, 10, 5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"base": "anact"}, "base='anact' is not allowed"),
+        ({"base": "reluu"}, "unknown activation family 'reluu'.*did you mean 'relu'"),
+        ({"momentum": 1.0}, r"momentum=1.0 is not allowed; allowed: a number >= 0.0 and < 1.0"),
+        ({"base": "elu", "base_params": {"alpah": 2}}, "unknown parameter 'alpah'.*did you mean 'alpha'"),
+    ],
+)
+def test_invalid_parameters(kwargs, message):
+    with pytest.raises(A.ActivationSpecError, match=message):
+        A.ANAct(**kwargs)

@@ -1,0 +1,252 @@
+"""run_study end to end on a local Ray: workers, pruning, failures, retries, SIGKILL + resume, baselines.
+
+One Ray session is shared by the module (starting Ray costs seconds). Most tests replace the trainer
+with a deterministic fake runner (defined here, shipped to the workers by value); the first one
+trains the real proxy (digits, smallcnn, one epoch).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import ray
+from optuna.trial import TrialState
+
+from actsearch.errors import ConfigError
+from actsearch.search import load_study_file, run_study, study_status
+from actsearch.search.storage import run_directory
+from actsearch.trainers import DivergenceError, TrialResult
+
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+LR_LOW, LR_HIGH = 0.01, 0.3
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_session():
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def write_study(folder: Path, name: str, *, trials: int, workers: int = 2, epochs: int = 2, extra: str = "") -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            name: {name}
+            task: {{dataset: digits, network: smallcnn, epochs: {epochs}, train_subset: 256, batch_size: 64}}
+            space:
+              families: {{relu: {{}}, silu: {{}}}}
+              train: {{lr: {{low: {LR_LOW}, high: {LR_HIGH}, log: true}}}}
+            sampler: {{name: random}}
+            budget: {{trials: {trials}, max_retries: 2}}
+            execution: {{workers: {workers}, cpus_per_trial: 1, gpus_per_trial: 0}}
+            seed: 3
+            """
+        )
+        + textwrap.dedent(extra)
+    )
+    return path
+
+
+def score(lr: float) -> float:
+    """Fake accuracy in [0, 1], growing with log(lr)."""
+    return (math.log(lr) - math.log(LR_LOW)) / (math.log(LR_HIGH) - math.log(LR_LOW))
+
+
+class FakeRunner:
+    """Stands in for the trainer: ``score(lr) * epoch / epochs`` per epoch, optionally sleeping per epoch,
+    dying (``os._exit``) on the first trial when ``crash_marker`` does not exist yet, or diverging on a family."""
+
+    def __init__(self, *, epoch_s: float = 0.0, crash_marker: str | None = None, diverge: str | None = None):
+        self.epoch_s = epoch_s
+        self.crash_marker = crash_marker
+        self.diverge = diverge
+
+    def __call__(self, task, config, on_epoch):
+        if self.crash_marker and not os.path.exists(self.crash_marker):
+            Path(self.crash_marker).touch()
+            os._exit(1)
+        history = []
+        for epoch in range(1, task.epochs + 1):
+            if self.diverge in config.families():
+                raise DivergenceError("nan", epoch=epoch)
+            time.sleep(self.epoch_s)
+            metrics = {"epoch": epoch, "val_accuracy": score(config.train["lr"]) * epoch / task.epochs, "train_loss": 1.0}
+            history.append(metrics)
+            on_epoch(epoch, metrics)
+        return TrialResult(
+            val_accuracy=history[-1]["val_accuracy"], epochs_completed=task.epochs, history=history, n_parameters=10
+        )
+
+
+def trials_by_state(study: optuna.Study, state: TrialState) -> list:
+    return study.get_trials(deepcopy=False, states=(state,))
+
+
+def load(study_file, runs_dir: Path) -> optuna.Study:
+    journal = run_directory(study_file.name, runs_dir) / "journal.log"
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    return optuna.load_study(study_name=study_file.name, storage=storage)
+
+
+def test_two_workers_train_real_proxy_and_every_trial_decodes(tmp_path):
+    study_file = load_study_file(write_study(tmp_path, "real", trials=4, epochs=1))
+    summary = run_study(study_file, runs_dir=tmp_path, progress=False)
+    assert (summary.finished, summary.complete, summary.failed, summary.workers) == (4, 4, 0, 2)
+    study = load(study_file, tmp_path)
+    complete = trials_by_state(study, TrialState.COMPLETE)
+    assert len(complete) == 4
+    for trial in complete:
+        assert study_file.space.decode(trial.params).to_dict() == trial.user_attrs["config"]
+        assert trial.user_attrs["families"] == sorted(study_file.space.decode(trial.params).families())
+        assert 0.0 <= trial.value <= 1.0 and trial.value == trial.user_attrs["result"]["val_accuracy"]
+        assert trial.intermediate_values == {1: trial.user_attrs["result"]["history"][0]["val_accuracy"]}
+        assert (run_directory("real", tmp_path) / "trials" / f"{trial.number}.json").exists()
+    assert str(run_directory("real", tmp_path)) in str(summary)
+    assert "complete 4" in study_status(study_file, runs_dir=tmp_path)
+
+
+def test_pruning_stops_bad_trials_early(tmp_path):
+    extra = """\
+        pruner: {name: median, options: {n_startup_trials: 2, n_warmup_steps: 0}}
+    """
+    study_file = load_study_file(write_study(tmp_path, "prune", trials=10, workers=1, epochs=4, extra=extra))
+    summary = run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=FakeRunner())
+    study = load(study_file, tmp_path)
+    pruned, complete = trials_by_state(study, TrialState.PRUNED), trials_by_state(study, TrialState.COMPLETE)
+    assert summary.finished == len(pruned) + len(complete) == 10
+    assert pruned and summary.pruned == len(pruned)
+    for trial in pruned:
+        epochs = trial.user_attrs["result"]["epochs_completed"]
+        assert epochs < 4 and len(trial.user_attrs["result"]["history"]) == epochs
+        assert sorted(trial.intermediate_values) == list(range(1, epochs + 1))
+    assert all(trial.user_attrs["result"]["epochs_completed"] == 4 for trial in complete)
+    # A pruned trial stopped because it was worse than the median of earlier trials at that epoch.
+    best_pruned = max(score(trial.params["train.lr"]) for trial in pruned)
+    assert best_pruned < max(trial.value for trial in complete)
+
+
+def test_worker_dying_inside_a_trial_is_retried_and_the_study_completes(tmp_path):
+    study_file = load_study_file(write_study(tmp_path, "crash", trials=4))
+    runner = FakeRunner(crash_marker=str(tmp_path / "crashed"))
+    summary = run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=runner)
+    study = load(study_file, tmp_path)
+    died = [t for t in trials_by_state(study, TrialState.FAIL) if t.user_attrs["fail_reason"].startswith("worker died")]
+    assert died and summary.retried == len(died)
+    for trial in died:
+        retries = [t for t in study.trials if t.user_attrs.get("retry_of") == trial.number]
+        assert len(retries) == 1 and retries[0].params == trial.params
+        assert retries[0].user_attrs["attempt"] == 2 and retries[0].state == TrialState.COMPLETE
+    assert len(trials_by_state(study, TrialState.COMPLETE)) == summary.finished == 4
+
+
+def test_diverging_configuration_fails_without_retry_and_baseline_runs_first(tmp_path):
+    extra = """\
+        baselines: [{family: silu}]
+    """
+    study_file = load_study_file(write_study(tmp_path, "nan", trials=4, extra=extra))
+    summary = run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=FakeRunner(diverge="silu"))
+    study = load(study_file, tmp_path)
+    assert study.trials[0].user_attrs["baseline"] == "silu"
+    failed = trials_by_state(study, TrialState.FAIL)
+    assert failed and summary.failed == len(failed) and summary.retried == 0
+    assert all(t.user_attrs["fail_reason"] == "diverged: loss became nan at epoch 1" for t in failed)
+    assert all(t.user_attrs["families"] == ["silu"] for t in failed)
+    assert not any("retry_of" in t.user_attrs for t in study.trials)
+    assert len(trials_by_state(study, TrialState.COMPLETE)) == 4
+    assert "diverged: loss became nan at epoch 1" in study_status(study_file, runs_dir=tmp_path)
+
+
+DRIVER_SCRIPT = """
+import sys, time
+from actsearch.search import load_study_file, run_study
+from actsearch.trainers import TrialResult
+
+def slow(task, config, on_epoch):
+    for epoch in range(1, task.epochs + 1):
+        time.sleep(0.5)
+        on_epoch(epoch, {"epoch": epoch, "val_accuracy": 0.5, "train_loss": 1.0})
+    return TrialResult(val_accuracy=config.train["lr"], epochs_completed=task.epochs)
+
+run_study(load_study_file(sys.argv[1]), runs_dir=sys.argv[2], progress=False, trial_runner=slow)
+"""
+
+
+def test_driver_killed_then_resumed_finishes_exactly_the_budget(tmp_path):
+    extra = """\
+        baselines: [{family: relu, train: {lr: 0.1}}]
+    """
+    path = write_study(tmp_path, "resume", trials=6, extra=extra)
+    study_file = load_study_file(path)
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER_SCRIPT)
+    logs = run_directory("resume", tmp_path) / "trials"
+    driver = subprocess.Popen([sys.executable, str(script), str(path), str(tmp_path)], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (logs.exists() and len(list(logs.glob("*.json"))) >= 2):
+            assert driver.poll() is None, "the driver ended before it could be killed"
+            assert time.monotonic() < deadline, "the driver finished no trial in time"
+            time.sleep(0.1)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
+        driver.wait()
+
+    before = load(study_file, tmp_path)
+    told = {t.number: t.value for t in trials_by_state(before, TrialState.COMPLETE)}
+    interrupted = {t.number: t.params for t in trials_by_state(before, TrialState.RUNNING)}
+    assert len(told) >= 2 and interrupted
+
+    summary = run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=FakeRunner())
+    assert sorted(summary.recovered) == sorted(interrupted)
+    study = load(study_file, tmp_path)
+    complete = trials_by_state(study, TrialState.COMPLETE)
+    assert len(complete) == summary.finished == 6
+    assert {t.number: t.value for t in complete if t.number in told} == told
+    for number, params in interrupted.items():
+        assert study.trials[number].state == TrialState.FAIL
+        assert study.trials[number].user_attrs["fail_reason"] == "interrupted"
+        retries = [t for t in study.trials if t.user_attrs.get("retry_of") == number]
+        assert len(retries) == 1 and retries[0].params == params and retries[0].state == TrialState.COMPLETE
+    assert len({t.params["train.lr"] for t in complete}) == 6  # no trial ran twice
+    originals = [t for t in study.trials if t.user_attrs.get("baseline") == "relu" and "retry_of" not in t.user_attrs]
+    assert len(originals) == 1 and study.user_attrs["baselines_enqueued"] is True
+    assert not trials_by_state(study, TrialState.RUNNING) and not trials_by_state(study, TrialState.WAITING)
+
+    again = run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=FakeRunner())
+    assert (again.finished, again.complete, again.workers) == (6, 0, 0)
+    assert len(load(study_file, tmp_path).trials) == len(study.trials)
+
+
+def test_more_trials_on_resume_and_baselines_stay_enqueued_once(tmp_path):
+    extra = """\
+        baselines: [{family: relu}, {family: silu}]
+    """
+    study_file = load_study_file(write_study(tmp_path, "grow", trials=2, extra=extra))
+    run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=FakeRunner())
+    summary = run_study(study_file, n_trials=5, runs_dir=tmp_path, progress=False, trial_runner=FakeRunner())
+    study = load(study_file, tmp_path)
+    assert summary.finished == len(trials_by_state(study, TrialState.COMPLETE)) == 5
+    assert [t.user_attrs.get("baseline") for t in study.trials].count("relu") == 1
+    assert [t.user_attrs.get("baseline") for t in study.trials].count("silu") == 1
+
+
+def test_unreachable_storage_is_a_config_error(tmp_path):
+    extra = f"""\
+        storage: sqlite:///{tmp_path}/missing/folder/runs.db
+    """
+    study_file = load_study_file(write_study(tmp_path, "nowhere", trials=1, extra=extra))
+    with pytest.raises(ConfigError, match="cannot open storage sqlite:///.*missing/folder/runs.db"):
+        run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=FakeRunner())

@@ -1,0 +1,100 @@
+"""Storage opening and its errors, the driver lock, torn journal tails, worker slot sizing, objective values."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import optuna
+import pytest
+
+from actsearch.errors import ConfigError
+from actsearch.search import DriverLock, objective_values, open_storage, plan_slots, run_directory
+from actsearch.search.objective import MissingObjectiveError
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def test_default_storage_is_a_journal_under_runs(tmp_path):
+    storage, where = open_storage(None, "demo", runs_dir=tmp_path)
+    study = optuna.create_study(storage=storage, study_name="demo")
+    study.enqueue_trial({"x": 1.0})
+    assert where == str(tmp_path / "runs" / "demo" / "journal.log")
+    reopened, _ = open_storage(None, "demo", runs_dir=tmp_path, create=False)
+    assert len(optuna.load_study(study_name="demo", storage=reopened).trials) == 1
+
+
+def test_storage_urls_and_journal_paths(tmp_path):
+    sqlite_url = f"sqlite:///{tmp_path / 'runs.db'}"
+    storage, where = open_storage(sqlite_url, "demo")
+    optuna.create_study(storage=storage, study_name="demo")
+    assert (tmp_path / "runs.db").exists() and where == sqlite_url
+    journal, where = open_storage(str(tmp_path / "elsewhere" / "study.jsonl"), "demo")
+    assert isinstance(journal, optuna.storages.JournalStorage) and where.endswith("elsewhere/study.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("sqlite:///{tmp}/no/such/folder/runs.db", "cannot open storage sqlite:///.*no/such/folder/runs.db"),
+        ("nosuchdb://user:secret@host/db", r"cannot open storage nosuchdb://user:\*\*\*@host/db"),
+        ("runs.txt", "neither an Optuna storage URL .* nor a journal file path ending in .log"),
+    ],
+)
+def test_unusable_storage_is_a_config_error(tmp_path, url, message):
+    with pytest.raises(ConfigError, match=message):
+        open_storage(url.format(tmp=tmp_path), "demo")
+
+
+def test_reading_a_study_that_was_never_run_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="no study journal at .*runs/ghost/journal.log; run the study first"):
+        open_storage(None, "ghost", runs_dir=tmp_path, create=False)
+
+
+def test_torn_last_journal_line_is_dropped(tmp_path):
+    storage, where = open_storage(None, "torn", runs_dir=tmp_path)
+    study = optuna.create_study(storage=storage, study_name="torn")
+    study.tell(study.ask(), 1.0)
+    with open(where, "ab") as journal:
+        journal.write(b'{"op_code": 5, "worker_id": "half-writ')  # a driver killed mid-write
+    storage, _ = open_storage(None, "torn", runs_dir=tmp_path)
+    study = optuna.load_study(study_name="torn", storage=storage)
+    study.tell(study.ask(), 2.0)
+    storage, _ = open_storage(None, "torn", runs_dir=tmp_path)
+    assert [t.value for t in optuna.load_study(study_name="torn", storage=storage).trials] == [1.0, 2.0]
+
+
+def test_driver_lock_admits_one_driver_per_study(tmp_path):
+    run_dir = run_directory("locked", tmp_path)
+    with DriverLock(run_dir):
+        with pytest.raises(ConfigError, match=f"another driver \\(pid {os.getpid()}\\) is running this study"):
+            with DriverLock(run_dir):
+                pass
+    with DriverLock(run_dir):  # released on exit
+        pass
+
+
+def test_slots_fill_gpus_or_cpus():
+    assert plan_slots(None, 0.25, 1, cpus=16, gpus=2).count == 8
+    assert plan_slots(None, 1.0, 2, cpus=16, gpus=0).count == 8
+    assert plan_slots(3, 0.0, 1, cpus=4, gpus=0) == plan_slots(3, 0.0, 1, cpus=4, gpus=0)
+    assert plan_slots(None, 0.0, 4, cpus=2, gpus=0).count == 1
+
+
+def test_gpu_study_without_gpu_runs_on_cpu_slots_with_a_warning(caplog):
+    with caplog.at_level(logging.WARNING):
+        slots = plan_slots(2, 0.5, 1, cpus=2, gpus=0)
+    assert (slots.count, slots.num_gpus) == (2, 0.0)
+    assert "no GPU; running on CPU slots" in caplog.text
+
+
+def test_too_many_workers_is_a_config_error():
+    with pytest.raises(ConfigError, match="execution.workers=5 does not fit: .* 4 CPUs .*at most 4 workers"):
+        plan_slots(5, 0.0, 1, cpus=4, gpus=0)
+
+
+def test_objective_values_follow_the_study_order():
+    result = {"val_accuracy": 0.9, "n_parameters": 1000, "latency_ms": 0.5, "images_per_second": 2000.0}
+    assert objective_values(["latency", "val_accuracy", "throughput"], result) == [0.5, 0.9, 2000.0]
+    with pytest.raises(MissingObjectiveError, match="'corrupted_accuracy' has no value"):
+        objective_values(["corrupted_accuracy"], {**result, "corrupted_accuracy": None})

@@ -1,0 +1,62 @@
+"""``train_command``: trains with the test set scored and prints a table or JSON."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import pytest
+import torch
+
+from actsearch.activations import ActivationSpec, PlacementPlan, PlacementRule
+from actsearch.trainers import Task, train_command
+
+TASK = Task(dataset="digits", network="smallcnn", epochs=2, device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    torch.set_num_threads(1)
+
+
+def test_json_output_holds_task_plan_hyperparameters_and_result():
+    stream, progress = io.StringIO(), io.StringIO()
+    report = train_command(TASK, "relu", {"lr": 0.05}, as_json=True, stream=stream, progress=progress)
+    printed = json.loads(stream.getvalue())
+    assert printed == json.loads(json.dumps(report))
+    assert printed["task"]["network"] == "smallcnn" and printed["train"]["lr"] == 0.05
+    assert printed["plan"]["default"]["family"] == "relu"
+    assert 0 < printed["result"]["test_accuracy"] <= 1 and printed["result"]["epochs_completed"] == 2
+    assert progress.getvalue().count("epoch ") == 2 and "val_accuracy" in progress.getvalue()
+
+
+def test_text_output_lists_accuracies_and_the_activation_per_stage():
+    plan = PlacementPlan(default=ActivationSpec.parse("relu"),
+                         rules=(PlacementRule("stage3", ActivationSpec.parse("silu")),))
+    stream = io.StringIO()
+    report = train_command(TASK, plan, stream=stream, progress=io.StringIO())
+    text = stream.getvalue()
+    assert "validation accuracy" in text and "test accuracy" in text and "parameters" in text
+    assert "stage3: silu" in text and "elsewhere: relu" in text
+    assert f"{100 * report['result']['test_accuracy']:.2f}%" in text
+
+
+def test_corrupted_accuracy_is_printed_per_category_and_severity(monkeypatch):
+    calls = {}
+
+    def fake_corrupted_evaluation(model, images, labels, **kwargs):
+        calls.update(kwargs, count=len(images), model_training=model.training)
+        return {"mean": 0.5, "per_category": {"noise": 0.4, "blur": 0.6}, "per_severity": {"1": 0.7, "5": 0.3},
+                "per_corruption": {}}
+
+    monkeypatch.setattr("actsearch.trainers.loop.corrupted_evaluation", fake_corrupted_evaluation)
+    task = Task(dataset="digits", network="smallcnn", epochs=1, device="cpu", corruptions=["gaussian_noise"],
+                severities=[1, 5], corruption_images=100)
+    stream = io.StringIO()
+    report = train_command(task, "relu", stream=stream, progress=io.StringIO())
+    assert report["result"]["corrupted_accuracy"] == 0.5
+    assert calls["count"] == 100 and calls["corruptions"] == ["gaussian_noise"] and calls["severities"] == (1, 5)
+    text = stream.getvalue()
+    assert re.search(r"corrupted accuracy \(test\)\s+50\.00%", text)
+    assert "noise" in text and "severity 5" in text and "30.00%" in text
