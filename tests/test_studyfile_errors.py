@@ -149,11 +149,11 @@ def test_malformed_study_gives_its_message(tmp_path, text, expected):
 
 
 def test_every_error_is_reported_at_once(tmp_path):
-    text = study(task=TASK | {"dataset": "cifar11", "epoch": 2}, sampler="tpee",
-                 space={"families": {"relux": {}}}, budget={"trials": 0})
+    text = study(task=TASK | {"dataset": "cifar11", "epoch": 2}, sampler="tpee", objectives=["val_accuracy", "latency"],
+                 pruner="median", space={"families": {"relux": {}}}, budget={"trials": 0})
     path, errors = errors_of(tmp_path, text)
     keys = sorted(error.split(": ")[1] for error in errors)
-    assert keys == ["budget.trials", "sampler", "space.families.relux", "task.dataset", "task.epoch"]
+    assert keys == ["budget.trials", "pruner", "sampler", "space.families.relux", "task.dataset", "task.epoch"]
 
 
 @pytest.mark.parametrize("text,line,problem", [

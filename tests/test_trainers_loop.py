@@ -157,3 +157,31 @@ def test_weight_decay_skips_batchnorm_parameters(digits, monkeypatch):
     decayed = {id(p) for group in captured["groups"] if group["weight_decay"] > 0 for p in group["params"]}
     assert id(model.stem.conv.weight) in decayed
     assert id(model.stem.bn.weight) not in decayed and id(model.fc.bias) not in decayed
+
+
+def test_corrupted_accuracy_uses_the_first_validation_images(digits, monkeypatch):
+    import actsearch.trainers.evaluate as evaluate_module
+
+    seen = {}
+    real = evaluate_module.evaluate_corrupted
+
+    def spy(model, images, labels, **kwargs):
+        seen.update(images=images, labels=labels, **kwargs)
+        return real(model, images, labels, **kwargs)
+
+    monkeypatch.setattr(evaluate_module, "evaluate_corrupted", spy)
+    task = Task(dataset="digits", network="smallcnn", epochs=1, device="cpu", corruptions=["gaussian_noise", "contrast"],
+                severities=(1, 5), corruption_images=40)
+    result = run_trial(task, "relu", data=digits)
+    assert torch.equal(seen["images"], digits.val_images[:40]) and seen["severities"] == (1, 5)
+    assert torch.all(torch.bincount(seen["labels"], minlength=10) >= 3)  # stratified: 4 per class, +-1
+    assert result.corrupted_accuracy == result.corrupted["mean"]
+    assert set(result.corrupted["per_corruption"]) == {"gaussian_noise", "contrast"}
+    assert set(result.corrupted["per_severity"]) == {"1", "5"}
+
+
+def test_unknown_corruption_fails_before_training():
+    from actsearch.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="gaussian_nois"):
+        Task(dataset="digits", corruptions=["gaussian_nois"])

@@ -520,7 +520,7 @@ def _study_from_data(data: dict[str, Any], path: Path) -> StudyFile:
 def _valid_sections(data: Mapping[str, Any], invalid: set[str]) -> _Document:
     """The document from its valid sections alone (placeholders for the required ones), so the checks across
     sections still run on those; the invalid sections are already reported."""
-    kept = {key: value for key, value in data.items() if key not in invalid}
+    kept = {key: value for key, value in data.items() if key in _Document.model_fields and key not in invalid}
     return _Document.model_validate({"name": "invalid", "space": {}} | kept)
 
 

@@ -23,6 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from actsearch.trainers.robustness import evaluate_corrupted
+
 __all__ = ["Preprocess", "corrupted_evaluation", "evaluate", "measure_latency", "synchronize"]
 
 
@@ -90,9 +92,7 @@ def measure_latency(model: nn.Module, images: torch.Tensor, preprocess: Preproce
 
 def corrupted_evaluation(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, mean: torch.Tensor,
                          std: torch.Tensor, corruptions, severities, seed: int, batch_size: int) -> dict:
-    """Accuracy under corruptions (see :func:`actsearch.trainers.robustness.evaluate_corrupted`)."""
-    from actsearch.trainers.robustness import evaluate_corrupted
-
+    """Accuracy under corruptions: the one place trials call :func:`~actsearch.trainers.robustness.evaluate_corrupted`."""
     return evaluate_corrupted(model, images, labels, mean=mean, std=std, corruptions=corruptions,
                               severities=severities, seed=seed, batch_size=batch_size)
 

@@ -26,6 +26,7 @@ import torch.nn as nn
 
 from actsearch.trainers.augment import Augmentation, default_padding
 from actsearch.trainers.batches import epoch_batches, steps_per_epoch
+from actsearch.trainers.corruptions import resolve_corruptions
 from actsearch.trainers.data import DeviceData, load_data
 from actsearch.trainers.errors import DivergenceError, TrialOutOfMemoryError
 from actsearch.trainers.evaluate import Preprocess, corrupted_evaluation, evaluate, measure_latency, synchronize
@@ -58,7 +59,7 @@ def run_trial(task: Task, plan, hparams: Mapping[str, object] | None = None, *, 
     started = time.perf_counter()
     hparams = resolve_hparams(hparams)
     device = resolve_device(task.device)
-    corruptions = _resolve_corruptions(task.corruptions)
+    corruptions = resolve_corruptions(task.corruptions) if task.corruptions is not None else None
     out_of_memory = None
     try:
         with _seeded(task.seed, device), _algorithms(task.deterministic, device):
@@ -190,14 +191,6 @@ def _materialize_lazy_parameters(model: nn.Module, sample: torch.Tensor) -> None
         with torch.no_grad():
             model(sample)
         model.train()
-
-
-def _resolve_corruptions(spec) -> list[str] | None:
-    if spec is None:
-        return None
-    from actsearch.trainers.corruptions import resolve_corruptions
-
-    return list(resolve_corruptions(spec))
 
 
 @contextlib.contextmanager

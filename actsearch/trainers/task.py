@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from actsearch.errors import ConfigError
+from actsearch.trainers.corruptions import resolve_corruptions
 from actsearch.trainers.datasets import DATASETS
 from actsearch.trainers.networks import check_network_name
 
@@ -102,6 +103,8 @@ class Task:
                 raise ConfigError(f"task.corruptions = {self.corruptions!r} must be null, 'all' or a list of "
                                   "corruption names")
             object.__setattr__(self, "corruptions", tuple(self.corruptions))
+        if self.corruptions is not None:
+            resolve_corruptions(self.corruptions)  # unknown names fail now, not after training
         if isinstance(self.severities, int) or not all(s in _SEVERITIES for s in self.severities) \
                 or not self.severities:
             raise ConfigError(f"task.severities = {self.severities!r} must be a non-empty list drawn from 1, 2, 3, 4, 5")
