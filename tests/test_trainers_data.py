@@ -128,3 +128,26 @@ def test_synthetic_dataset_is_generated_the_same_way_every_time():
     second = datasets_module.DATASETS["synthetic"].read(None, False, None)
     assert torch.equal(first.train_images, second.train_images)
     assert first.train_images.shape == (1000, 3, 16, 16) and len(first.classes) == 10
+
+
+def _write_idx(path, array):
+    dims = array.shape
+    header = bytes([0, 0, 8, len(dims)]) + b"".join(int(d).to_bytes(4, "big") for d in dims)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def test_torchvision_dataset_is_read_from_its_files_and_cached(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, count in (("train", 40), ("t10k", 20)):
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (count, 28, 28)))
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(count) % 10)
+    task = Task(dataset="mnist", data_root=str(tmp_path), val_fraction=0.25)
+    data = load_data(task, "cpu")
+    assert data.train_images.shape == (30, 1, 28, 28) and len(data.val_labels) == 10 and len(data.test_labels) == 20
+    assert data.flip is False
+    assert list((tmp_path / "cache").glob("mnist-*.pt"))
+    for path in raw.iterdir():
+        path.unlink()
+    assert torch.equal(load_data(task, "cpu").train_images, data.train_images)  # served from the cache

@@ -185,3 +185,15 @@ def test_unknown_corruption_fails_before_training():
 
     with pytest.raises(ConfigError, match="gaussian_nois"):
         Task(dataset="digits", corruptions=["gaussian_nois"])
+
+
+def test_cuda_out_of_memory_becomes_a_trial_error(digits, monkeypatch):
+    from actsearch.trainers import TrialOutOfMemoryError
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail")
+
+    monkeypatch.setattr("actsearch.trainers.loop._train", out_of_memory)
+    with pytest.raises(TrialOutOfMemoryError, match=r"Tried to allocate 2.00 GiB \(network smallcnn.*batch 128") as info:
+        run_trial(TASK, "relu", data=digits)
+    assert info.value.__context__ is None  # the traceback holding the trial's tensors is released

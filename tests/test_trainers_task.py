@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from actsearch.errors import ConfigError
 from actsearch.trainers import DEFAULT_HPARAMS, Task, paper_setup, resolve_hparams
+from actsearch.trainers.task import resolve_device
 
 
 def test_task_round_trips_through_dict():
@@ -82,3 +84,10 @@ def test_layeract_paper_setup_is_the_published_recipe():
         0.1, 0.9, 1e-4, (0.5, 0.75))
     with pytest.raises(ConfigError, match="did you mean .layeract-cifar10-resnet20."):
         paper_setup("layeract-cifar10-resnet-20")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given without a GPU")
+def test_cuda_task_is_accepted_but_fails_clearly_where_there_is_no_gpu():
+    task = Task(device="cuda")  # a driver without a GPU may plan trials for GPU workers
+    with pytest.raises(ConfigError, match="CUDA is not available here"):
+        resolve_device(task.device)

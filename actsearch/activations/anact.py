@@ -12,9 +12,12 @@ mini-batch updates them without gradient, ``running = momentum * running + (1 - 
 first batch sets them), and the output uses the updated values; evaluation uses them as they are. Before any
 training batch they are rho = rho' = 1, mu = 0, so the module starts as its base. For speed the batch
 estimates use at most ``max_statistics_elements`` elements (whole samples from the start of the batch;
-``None`` = the whole batch), which the momentum averages out. ``f'`` comes from autograd on a detached copy,
-so any registered family works as a base (for a non-elementwise base such as layeract it is the column sum
-of the Jacobian, whose off-diagonal part is O(1/M)).
+``None`` = the whole batch), which the momentum averages out. ``f'`` comes from the base's
+``input_gradient`` (the classic families have one, see ``classic``) or else from autograd on a detached
+copy, so any registered family works as a base (for a non-elementwise base such as layeract it is the
+column sum of the Jacobian, whose off-diagonal part is O(1/M)). With a parameter-free base that has
+``input_gradient``, the rescaling is fused into the base's output and gradient (custom autograd function);
+other bases go through autograd and one extra rescaling pass.
 
 Switchable open points: ``per_channel`` (statistics, mu and beta per channel, dimension 1, instead of per
 layer), ``subtract_mean``, ``learnable`` (the ``0.3 tanh(beta)`` term, beta initialised at 0) and
@@ -38,6 +41,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from actsearch.activations import _channels
 from actsearch.activations._checks import check_bool, check_channels, check_number
@@ -53,6 +57,72 @@ __all__ = ["ANAct"]
 
 _GAIN_FLOOR = 1e-4  # keeps lambda finite for a dead layer (rho' = 0) or a constant input
 _VARIANCE_FLOOR = 1e-12
+
+
+def _channel_dims(x: torch.Tensor) -> tuple[int, ...]:
+    return tuple(d for d in range(x.dim()) if d != 1)
+
+
+class _ScaleShift(torch.autograd.Function):
+    """``scale * (activated - mean)`` in one pass, with a backward that needs no input-sized temporary for
+    the per-layer scale gradient (a dot product). ``scale`` and ``mean`` broadcast against ``activated``;
+    ``mean`` (a buffer) may be None and gets no gradient."""
+
+    @staticmethod
+    def forward(ctx, activated, scale, mean):
+        out = activated * scale if mean is None else torch.addcmul(-(mean * scale), activated, scale)
+        ctx.save_for_backward(activated if ctx.needs_input_grad[1] else None, scale, mean)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        activated, scale, mean = ctx.saved_tensors
+        grad_activated = grad * scale if ctx.needs_input_grad[0] else None
+        grad_scale = None
+        if ctx.needs_input_grad[1]:
+            if scale.numel() == 1:
+                grad_scale = torch.dot(grad.reshape(-1), activated.reshape(-1))
+                if mean is not None:
+                    grad_scale = grad_scale - mean.reshape(()) * grad.sum()
+            else:
+                dims = _channel_dims(grad)
+                grad_scale = (grad * activated).sum(dims, keepdim=True)
+                if mean is not None:
+                    grad_scale -= mean * grad.sum(dims, keepdim=True)
+            grad_scale = grad_scale.reshape(scale.shape)
+        return grad_activated, grad_scale, None
+
+
+class _FusedANAct(torch.autograd.Function):
+    """``scale * (base(x) - mean)`` written over ``base(x)`` in place, for a base with ``input_gradient``:
+    one input-sized allocation per pass, like the base alone. Saves ``x`` (and the output when ``scale``
+    needs a gradient, since ``f - mean = out / scale``)."""
+
+    @staticmethod
+    def forward(ctx, x, scale, mean, base):
+        out = base(x)
+        if mean is None:
+            out.mul_(scale)
+        else:
+            torch.addcmul(-(mean * scale), out, scale, out=out)
+        ctx.base = base
+        ctx.save_for_backward(x, out if ctx.needs_input_grad[1] else None, scale)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        x, out, scale = ctx.saved_tensors
+        grad_x = ctx.base.input_gradient(grad, x).mul_(scale) if ctx.needs_input_grad[0] else None
+        grad_scale = None
+        if ctx.needs_input_grad[1]:
+            if scale.numel() == 1:
+                grad_scale = torch.dot(grad.reshape(-1), out.reshape(-1)) / scale.reshape(())
+            else:
+                grad_scale = (grad * out).sum(_channel_dims(grad), keepdim=True) / scale
+            grad_scale = grad_scale.reshape(scale.shape)
+        return grad_x, grad_scale, None, None
 
 
 @register_activation("anact")
@@ -88,6 +158,7 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
             base_kwargs.setdefault("num_channels", num_channels)
         self.base_name, self.base_params = base, dict(base_params or {})
         self.base = ActivationSpec(base, base_kwargs).build()
+        self._fused = callable(getattr(self.base, "input_gradient", None)) and not list(self.base.parameters())
 
         lazy = _channels.needs_lazy_channels(self.per_channel, self.num_channels)
         count = _channels.parameter_count(self.per_channel, self.num_channels)
@@ -135,33 +206,43 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
     @torch.no_grad()
     def _update_statistics(self, x: torch.Tensor) -> None:
         sample = self._statistics_sample(x)
-        with torch.enable_grad():
-            leaf = sample.requires_grad_()
-            value = self.base(leaf)
-            (derivative,) = torch.autograd.grad(value, leaf, torch.ones_like(value))
+        if self._fused:
+            value = self.base(sample)
+            derivative = self.base.input_gradient(torch.ones_like(value), sample)
+        else:
+            with torch.enable_grad():
+                leaf = sample.requires_grad_()
+                value = self.base(leaf)
+                (derivative,) = torch.autograd.grad(value, leaf, torch.ones_like(value))
         sample, value, derivative = sample.detach().float(), value.detach().float(), derivative.float()
-        dims = tuple(d for d in range(sample.dim()) if d != 1) if self.per_channel else None
-        variance = sample.var(dim=dims, correction=0).clamp(min=_VARIANCE_FLOOR)
-        batch = (
-            value.square().mean(dim=dims) / variance,
-            derivative.square().mean(dim=dims),
-            value.mean(dim=dims),
-        )
+        if self.per_channel:
+            dims = _channel_dims(sample)
+            variance = sample.var(dim=dims, correction=0)
+            batch = (value.square().mean(dims), derivative.square().mean(dims), value.mean(dims))
+        else:
+            count = value.numel()
+            variance = torch.var_mean(sample, correction=0)[0]
+            value, derivative = value.reshape(-1), derivative.reshape(-1)
+            batch = (torch.dot(value, value) / count, torch.dot(derivative, derivative) / count, value.mean())
+        forward_gain = batch[0] / variance.clamp(min=_VARIANCE_FLOOR)
         # the first training batch replaces the initial values instead of being averaged into them
         weight = torch.where(self.num_batches_tracked == 0, 1.0, 1.0 - self.momentum)
-        for running, estimate in zip((self.running_forward_gain, self.running_backward_gain, self.running_mean), batch):
-            running.lerp_(estimate.to(running.dtype).reshape(running.shape), weight.to(running.dtype))
+        running = (self.running_forward_gain, self.running_backward_gain, self.running_mean)
+        for buffer, estimate in zip(running, (forward_gain, batch[1], batch[2])):
+            buffer.lerp_(estimate.to(buffer.dtype).reshape(buffer.shape), weight.to(buffer.dtype))
         self.num_batches_tracked.add_(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and not torch.is_inference_mode_enabled():
             self._update_statistics(x)
+        if self._fused:
+            scale = _channels.broadcast(self.scale, x).to(x.dtype)
+            mean = _channels.broadcast(self.running_mean, x).to(x.dtype) if self.subtract_mean else None
+            return _FusedANAct.apply(x, scale, mean, self.base)
         activated = self.base(x)
         scale = _channels.broadcast(self.scale, x).to(activated.dtype)
-        if not self.subtract_mean:
-            return activated * scale
-        shift = _channels.broadcast(self.running_mean, x).to(activated.dtype) * scale
-        return torch.addcmul(-shift, activated, scale)
+        mean = _channels.broadcast(self.running_mean, x).to(activated.dtype) if self.subtract_mean else None
+        return _ScaleShift.apply(activated, scale, mean)
 
     def extra_repr(self) -> str:
         return (

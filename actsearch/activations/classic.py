@@ -4,6 +4,10 @@ They are torch's own modules under registered lowercase names, with the baseline
 study as defaults (LeakyReLU slope 0.01; PReLU one shared parameter, init 0.25; exact erf GELU; HardSiLU is
 ``nn.Hardswish``). They never work in place, so one instance can safely serve several call sites.
 
+The parameter-free elementwise ones also define ``input_gradient(grad, x)``, the vector-Jacobian product
+``grad * f'(x)`` computed from the input with torch's own backward kernel; ANAct uses it to fuse its
+rescaling into the base activation (any family may define it with that meaning).
+
 Example::
 
     from actsearch.activations import create_activation
@@ -15,6 +19,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+_aten = torch.ops.aten
 
 from actsearch.activations import _channels
 from actsearch.activations._checks import check_bool, check_channels, check_choice, check_number
@@ -30,6 +36,9 @@ class ReLU(nn.ReLU):
     def __init__(self):
         super().__init__()
 
+    def input_gradient(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return _aten.threshold_backward(grad, x, 0)
+
 
 @register_activation("leaky_relu")
 class LeakyReLU(nn.LeakyReLU):
@@ -37,6 +46,9 @@ class LeakyReLU(nn.LeakyReLU):
 
     def __init__(self, negative_slope: float = 0.01):
         super().__init__(check_number("leaky_relu", "negative_slope", negative_slope))
+
+    def input_gradient(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return _aten.leaky_relu_backward(grad, x, self.negative_slope, False)
 
 
 @register_activation("prelu")
@@ -76,13 +88,22 @@ class ELU(nn.ELU):
     def __init__(self, alpha: float = 1.0):
         super().__init__(check_number("elu", "alpha", alpha, low=0.0, low_inclusive=False))
 
+    def input_gradient(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return _aten.elu_backward(grad, self.alpha, 1.0, 1.0, False, x)
+
 
 @register_activation("selu")
 class SELU(nn.SELU):
     """Scaled ELU with the self-normalising constants of Klambauer et al."""
 
+    alpha = 1.6732632423543772848170429916717
+    scale = 1.0507009873554804934193349852946
+
     def __init__(self):
         super().__init__()
+
+    def input_gradient(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return _aten.elu_backward(grad, self.alpha, self.scale, 1.0, False, x)
 
 
 @register_activation("silu")
@@ -92,6 +113,9 @@ class SiLU(nn.SiLU):
     def __init__(self):
         super().__init__()
 
+    def input_gradient(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return _aten.silu_backward(grad, x)
+
 
 @register_activation("hardsilu")
 class HardSiLU(nn.Hardswish):
@@ -99,6 +123,9 @@ class HardSiLU(nn.Hardswish):
 
     def __init__(self):
         super().__init__()
+
+    def input_gradient(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return _aten.hardswish_backward(grad, x)
 
 
 @register_activation("gelu")
@@ -108,6 +135,9 @@ class GELU(nn.GELU):
     def __init__(self, approximate: str = "none"):
         super().__init__(approximate=check_choice("gelu", "approximate", approximate, ("none", "tanh")))
 
+    def input_gradient(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return _aten.gelu_backward(grad, x, approximate=self.approximate)
+
 
 @register_activation("mish")
 class Mish(nn.Mish):
@@ -115,3 +145,6 @@ class Mish(nn.Mish):
 
     def __init__(self):
         super().__init__()
+
+    def input_gradient(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return _aten.mish_backward(grad, x)

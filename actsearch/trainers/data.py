@@ -77,6 +77,8 @@ class DeviceData:
     def to(self, device: torch.device | str) -> DeviceData:
         """A copy on ``device`` (``self`` if already there)."""
         device = torch.device(device)
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
         if self.device == device:
             return self
         moved = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

@@ -82,7 +82,7 @@ def decode_image(path: str, size: tuple[int, int]) -> np.ndarray:
         return np.asarray(image, dtype=np.uint8)
 
 
-def _torchvision_source(class_name: str, files: tuple[str, ...], flip: bool) -> DatasetSource:
+def _torchvision_source(name: str, class_name: str, files: tuple[str, ...], flip: bool) -> DatasetSource:
     def read(root: Path, download: bool, image_size: int | None) -> RawDataset:
         import torchvision.datasets
 
@@ -92,13 +92,13 @@ def _torchvision_source(class_name: str, files: tuple[str, ...], flip: bool) -> 
             train, test = (cls(str(root), download=download, **split) for split in splits)
         except (URLError, OSError) as exc:
             raise DatasetNotFoundError(
-                f"downloading dataset {class_name} into {root} failed ({exc}); without network access, copy the "
+                f"downloading dataset {name!r} into {root} failed ({exc}); without network access, copy the "
                 f"files ({', '.join(files)}) into {root} by hand, or point data_root (or $ACTSEARCH_DATA) at a folder "
                 "that has them"
             ) from exc
         except RuntimeError as exc:
             raise DatasetNotFoundError(
-                f"dataset {class_name} not found in {root} (looked for {', '.join(str(root / f) for f in files)}); "
+                f"dataset {name!r} not found in {root} (looked for {', '.join(str(root / f) for f in files)}); "
                 f"{_HOW_TO_DOWNLOAD}"
             ) from exc
         images = [_to_nchw(split.data) for split in (train, test)]
@@ -202,10 +202,10 @@ def _not_cached(root: Path, image_size: int | None) -> None:
 DATASETS: dict[str, DatasetSource] = {
     "digits": DatasetSource(_read_digits, _not_cached, flip=False),
     "synthetic": DatasetSource(_read_synthetic, _not_cached, flip=False),
-    "cifar10": _torchvision_source("CIFAR10", ("cifar-10-batches-py",), flip=True),
-    "cifar100": _torchvision_source("CIFAR100", ("cifar-100-python",), flip=True),
-    "mnist": _torchvision_source("MNIST", ("MNIST/raw",), flip=False),
-    "fashion_mnist": _torchvision_source("FashionMNIST", ("FashionMNIST/raw",), flip=True),
-    "svhn": _torchvision_source("SVHN", ("train_32x32.mat", "test_32x32.mat"), flip=False),
+    "cifar10": _torchvision_source("cifar10", "CIFAR10", ("cifar-10-batches-py",), flip=True),
+    "cifar100": _torchvision_source("cifar100", "CIFAR100", ("cifar-100-python",), flip=True),
+    "mnist": _torchvision_source("mnist", "MNIST", ("MNIST/raw",), flip=False),
+    "fashion_mnist": _torchvision_source("fashion_mnist", "FashionMNIST", ("FashionMNIST/raw",), flip=True),
+    "svhn": _torchvision_source("svhn", "SVHN", ("train_32x32.mat", "test_32x32.mat"), flip=False),
     "imagefolder": DatasetSource(_read_imagefolder, _imagefolder_fingerprint, flip=True),
 }

@@ -60,7 +60,6 @@ def run_trial(task: Task, plan, hparams: Mapping[str, object] | None = None, *, 
     hparams = resolve_hparams(hparams)
     device = resolve_device(task.device)
     corruptions = resolve_corruptions(task.corruptions) if task.corruptions is not None else None
-    out_of_memory = None
     try:
         with _seeded(task.seed, device), _algorithms(task.deterministic, device):
             data = load_data(task, device) if data is None else data.to(device)

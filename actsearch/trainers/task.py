@@ -111,7 +111,7 @@ class Task:
         object.__setattr__(self, "severities", tuple(sorted(set(self.severities))))
         if self.corruption_images is not None:
             _check_int("corruption_images", self.corruption_images, 1)
-        resolve_device(self.device)
+        _parse_device(self.device)
 
     @property
     def root(self) -> Path:
@@ -138,15 +138,24 @@ class Task:
 
 
 def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> CUDA if available else CPU; anything else is checked to exist."""
+    """``"auto"`` -> CUDA if available else CPU; anything else is checked to exist. CUDA devices get their index."""
+    resolved = _parse_device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"task.device = {device!r} but CUDA is not available here; use 'auto' or 'cpu'")
+    if resolved.type == "cuda" and resolved.index is None:  # tensors report an index: make equal devices compare equal
+        return torch.device("cuda", torch.cuda.current_device())
+    return resolved
+
+
+def _parse_device(device: str) -> torch.device:
+    """Check the spelling of ``device``; whether it exists is checked where the trial runs (a search driver
+    without a GPU may plan trials for GPU workers), and no CUDA context is created here."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ConfigError(f"task.device = {device!r} is not a device; allowed: auto, cpu, cuda, cuda:<index>") from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"task.device = {device!r} but CUDA is not available here; use 'auto' or 'cpu'")
     if resolved.type not in ("cpu", "cuda"):
         raise ConfigError(f"task.device = {device!r} is not supported; allowed: auto, cpu, cuda, cuda:<index>")
     return resolved
