@@ -1,5 +1,6 @@
 """ANAct: gains on Gaussian input, running statistics, options, state dict."""
 
+import copy
 import math
 
 import pytest
@@ -42,6 +43,20 @@ def test_output_formula_and_eval_uses_statistics_as_they_are():
     torch.testing.assert_close(act(x), expected)
     for key, value in act.state_dict().items():
         torch.testing.assert_close(value, state[key])
+
+
+def test_generic_base_path_matches_the_formula():
+    # apalu has parameters and no input_gradient: autograd gives f' and the rescaling is a separate pass
+    act = _train(A.ANAct(base="apalu", base_params={"per_channel": True}, num_channels=16), batches=1)
+    x = torch.randn(4, 16, 3, 3)
+    f = act.base(x)
+    expected_backward_gain = act.running_backward_gain.clone()
+    act.eval()
+    torch.testing.assert_close(act(x), act.scale * (f - act.running_mean))
+    batch = torch.randn(128, 16, 8, 8, generator=torch.Generator().manual_seed(0))  # the batch _train used
+    sample = act._statistics_sample(batch).requires_grad_()
+    (derivative,) = torch.autograd.grad(act.base(sample).sum(), sample)
+    torch.testing.assert_close(expected_backward_gain, derivative.square().mean().reshape(1))
 
 
 def test_momentum_update_and_first_batch_replacement():
@@ -96,6 +111,17 @@ def test_statistics_sample_is_bounded():
     assert act._statistics_sample(torch.randn(64, 10, 5)).shape == (2, 10, 5)
     act.max_statistics_elements = None
     assert act._statistics_sample(torch.randn(64, 10, 5)).shape == (64, 10, 5)
+
+
+def test_traces_into_one_graph_with_torch_compile():
+    module = A.ANAct(base="relu", per_channel=True, num_channels=4).double()
+    reference = copy.deepcopy(module)
+    compiled = torch.compile(module, backend="aot_eager", fullgraph=True)
+    x = torch.randn(3, 4, 5, 5, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(compiled(x).square().sum(), x)
+    (expected,) = torch.autograd.grad(reference(x).square().sum(), x)
+    torch.testing.assert_close(grad, expected)
+    torch.testing.assert_close(module.state_dict(), reference.state_dict())
 
 
 @pytest.mark.parametrize(

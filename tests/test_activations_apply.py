@@ -1,5 +1,6 @@
 """apply_activations on torchvision models and small custom ones; parameter_groups."""
 
+import copy
 import io
 import warnings
 
@@ -100,6 +101,17 @@ class _Twice(nn.Module):
         x = self.act(self.norm(self.conv(x)))
         x = x.mean((2, 3))
         return self.act(self.head(x))
+
+
+def test_copies_rewind_their_own_call_sites():
+    model = _Twice()
+    A.apply_activations(model, "anact")
+    clone = copy.deepcopy(model)
+    x = torch.randn(3, 2, 5, 5)
+    for _ in range(2):
+        torch.testing.assert_close(clone(x), model(x))
+    assert [m.num_batches_tracked.item() for m in clone.act] == [2, 2]
+    assert model.act.next_site == clone.act.next_site == 2
 
 
 class _DataDependent(_Twice):

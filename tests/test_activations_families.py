@@ -76,6 +76,18 @@ def test_classic_formulas(name, params, reference):
     torch.testing.assert_close(A.create_activation(name, **params)(x.view(1, -1)), reference(x).view(1, -1))
 
 
+@pytest.mark.parametrize(
+    "module",
+    [A.ReLU(), A.LeakyReLU(0.2), A.ELU(0.7), A.SELU(), A.SiLU(), A.HardSiLU(), A.GELU(), A.GELU("tanh"), A.Mish()],
+    ids=repr,
+)
+def test_input_gradient_is_the_vector_jacobian_product(module):
+    x = _away_from_kinks((3, 40), torch.Generator().manual_seed(2)).requires_grad_()
+    grad = torch.randn(3, 40, dtype=torch.float64)
+    (expected,) = torch.autograd.grad(module(x), x, grad)
+    torch.testing.assert_close(module.input_gradient(grad, x.detach()), expected)
+
+
 def test_classic_families_are_torch_modules_and_never_in_place():
     assert isinstance(A.create_activation("relu"), nn.ReLU)
     assert isinstance(A.create_activation("hardsilu"), nn.Hardswish)

@@ -118,6 +118,14 @@ def test_bfloat16_autocast_keeps_input_dtype():
     assert torch.isfinite(conv.weight.grad).all()
 
 
+def test_traces_into_one_graph_with_torch_compile():
+    compiled = torch.compile(A.LayerAct(), backend="aot_eager", fullgraph=True)
+    y = torch.randn(3, 4, 5, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(compiled(y).square().sum(), y)
+    (expected,) = torch.autograd.grad(official(y, "sigmoid").square().sum(), y)
+    torch.testing.assert_close(grad, expected)
+
+
 def test_exports_inside_a_model():
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), A.LayerAct(gate="hardsigmoid"))
     model.eval()

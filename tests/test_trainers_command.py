@@ -17,7 +17,10 @@ TASK = Task(dataset="digits", network="smallcnn", epochs=2, device="cpu")
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    torch.set_num_threads(1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: extra threads only add contention
+    yield
+    torch.set_num_threads(threads)
 
 
 def test_json_output_holds_task_plan_hyperparameters_and_result():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 import torch
@@ -113,6 +116,35 @@ def test_imagefolder_is_decoded_once_then_read_from_the_cache(tmp_path, monkeypa
     assert torch.equal(first.train_images, second.train_images)
     assert torch.equal(first.test_labels, second.test_labels)
     assert bool((second.train_images[second.train_labels == 2][:, 2] >= 250).float().mean() > 0.9)
+
+
+def test_loads_starting_together_decode_once(tmp_path, monkeypatch):
+    _write_image_folder(tmp_path, per_class=2)
+    decoded = []
+    real_decode = datasets_module.decode_image
+
+    def slow_decode(path, size):
+        decoded.append(path)
+        time.sleep(0.01)
+        return real_decode(path, size)
+
+    monkeypatch.setattr(datasets_module, "decode_image", slow_decode)
+    task = Task(dataset="imagefolder", data_root=str(tmp_path), val_fraction=0.34)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        loaded = list(pool.map(lambda _: load_data(task, "cpu"), range(3)))
+    assert len(decoded) == 12  # 6 train + 6 test images, once
+    assert all(torch.equal(data.train_images, loaded[0].train_images) for data in loaded)
+
+
+def test_unreadable_cache_is_decoded_again(tmp_path):
+    _write_image_folder(tmp_path, per_class=2)
+    task = Task(dataset="imagefolder", data_root=str(tmp_path), val_fraction=0.34)
+    first = load_data(task, "cpu")
+    (cache_file,) = (tmp_path / "cache").glob("*.pt")
+    cache_file.write_bytes(b"not a tensor file")
+    with pytest.warns(UserWarning, match="unreadable dataset cache"):
+        again = load_data(task, "cpu")
+    assert torch.equal(first.train_images, again.train_images)
 
 
 def test_imagefolder_cache_is_keyed_by_image_size(tmp_path):

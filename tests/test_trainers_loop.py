@@ -18,8 +18,10 @@ TASK = Task(dataset="digits", network="smallcnn", epochs=4, device="cpu")
 
 @pytest.fixture(scope="module")
 def digits():
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: extra threads only add contention
-    return load_data(TASK)
+    yield load_data(TASK)
+    torch.set_num_threads(threads)
 
 
 def test_loss_goes_down_and_accuracy_beats_chance_on_digits(digits):

@@ -43,5 +43,7 @@ def check_channels(family: str, value: object) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ActivationSpecError(f"{family}: num_channels={value!r} is not allowed; allowed: a positive integer or null")
+        raise ActivationSpecError(
+            f"{family}: num_channels={value!r} is not allowed; allowed: a positive integer or null"
+        )
     return value

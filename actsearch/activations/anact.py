@@ -36,6 +36,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -102,10 +103,9 @@ class _FusedANAct(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, scale, mean, base):
         out = base(x)
-        if mean is None:
-            out.mul_(scale)
-        else:
-            torch.addcmul(-(mean * scale), out, scale, out=out)
+        out.mul_(scale)
+        if mean is not None:
+            out.sub_(mean * scale)  # two in-place passes beat one addcmul(out=) with broadcast operands on CPU
         ctx.base = base
         ctx.save_for_backward(x, out if ctx.needs_input_grad[1] else None, scale)
         return out
@@ -198,8 +198,8 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
 
     def _statistics_sample(self, x: torch.Tensor) -> torch.Tensor:
         sample = x.detach()
-        if self.max_statistics_elements is not None and x.dim() > 0 and x.shape[0] > 1:
-            per_sample = max(1, x[0].numel())
+        if self.max_statistics_elements is not None and x.dim() > 0:
+            per_sample = max(1, math.prod(x.shape[1:]))
             sample = sample[: max(1, self.max_statistics_elements // per_sample)]
         return sample
 
@@ -209,6 +209,8 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
         if self._fused:
             value = self.base(sample)
             derivative = self.base.input_gradient(torch.ones_like(value), sample)
+        elif torch.is_inference_mode_enabled():
+            return  # autograd, which gives f' here, is off
         else:
             with torch.enable_grad():
                 leaf = sample.requires_grad_()
@@ -233,7 +235,7 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
         self.num_batches_tracked.add_(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training and not torch.is_inference_mode_enabled():
+        if self.training:
             self._update_statistics(x)
         if self._fused:
             scale = _channels.broadcast(self.scale, x).to(x.dtype)

@@ -10,7 +10,8 @@ One module can be called at several places of its caller's forward (torchvision'
 call sites. A stateful family (parameters or buffers: prelu, apalu, anact) then gets one instance per call
 site, held in a :class:`PerCallSite` list that the caller's forward pre-hook rewinds, so the i-th call of a
 forward goes to instance i and the state dict lists every instance from the start. If a caller cannot be
-traced, the module is treated as a single call site and a warning says so.
+traced (e.g. control flow on tensor values), the module counts as a single call site and gets a single
+instance; for a stateful family a warning says so.
 
 Per-channel families get ``num_channels`` from the layer feeding the call site in the traced graph
 (Conv/BatchNorm/GroupNorm/Linear, looking through additions, dropout and activations), or else from the
@@ -173,7 +174,8 @@ def _device_and_dtype(*modules: nn.Module) -> tuple[torch.device | None, torch.d
 
 
 def _build(spec: ActivationSpec, channels: int | None, like: nn.Module, device, dtype) -> nn.Module:
-    if channels is not None and "num_channels" in activation_parameters(spec.family) and "num_channels" not in spec.params:
+    accepts_channels = "num_channels" in activation_parameters(spec.family) and "num_channels" not in spec.params
+    if channels is not None and accepts_channels:
         spec = spec.with_params(num_channels=channels)
     module = spec.build()
     if device is not None and (device.type != "cpu" or dtype != torch.get_default_dtype()):
@@ -185,13 +187,41 @@ def _is_stateful(module: nn.Module) -> bool:
     return any(True for _ in itertools.chain(module.parameters(), module.buffers()))
 
 
+def _replace(target: _Target, spec: ActivationSpec, inputs: list, channels: list, traced: bool, device, dtype) -> int:
+    """Put instances of ``spec`` at ``target``'s call sites; returns the number of call sites."""
+
+    def build(site: int) -> nn.Module:
+        return _build(spec, channels[site] if site < len(channels) else channels[0], target.module, device, dtype)
+
+    if isinstance(target.module, PerCallSite):  # applied before: keep one instance per call site
+        for site in range(len(target.module)):
+            target.module[site] = build(site)
+        return len(target.module)
+    first = build(0)
+    if len(inputs) > 1 and _is_stateful(first):
+        dispatch = PerCallSite([first] + [build(site) for site in range(1, len(inputs))])
+        dispatch.train(target.module.training)
+        target.caller.register_forward_pre_hook(dispatch.rewind)
+        setattr(target.parent, target.attribute, dispatch)
+        return len(inputs)
+    if not traced and _is_stateful(first):
+        warnings.warn(
+            f"apply_activations: could not trace the forward of {target.caller_name or 'the model'!r}; "
+            f"{target.name!r} gets one {spec.family} instance, shared by all its call sites",
+            stacklevel=3,
+        )
+    setattr(target.parent, target.attribute, first)
+    return len(inputs)
+
+
 def apply_activations(
     model: nn.Module, spec_or_plan: PlacementPlan | ActivationSpec | str | Mapping[str, Any]
 ) -> int:
     """Replace the model's activation modules in place as the plan says; returns the number of call sites changed.
 
     ``spec_or_plan`` is anything :meth:`PlacementPlan.parse` accepts: a plan, a spec, a family or alias name,
-    or a mapping of a plan or a spec. A module whose name gets no spec from the plan is left as it is.
+    or a mapping of a plan or a spec. A module whose name gets no spec from the plan is left as it is; one
+    that its caller never calls is replaced too but counts no call site.
     """
     plan = PlacementPlan.parse(spec_or_plan)
     if is_activation_module(model) or isinstance(model, PerCallSite):
@@ -201,45 +231,24 @@ def apply_activations(
     targets = _find_targets(model)
     order_channels = _channels_by_module_order(model) if targets else {}
     device, dtype = _device_and_dtype(model)
-    traced: dict[int, dict[str, list[torch.fx.Node]] | Exception] = {}
+    call_sites: dict[int, dict[str, list[torch.fx.Node]] | None] = {}
     changed = 0
     for target in targets:
         spec = plan.spec_for(target.name)
         if spec is None:
             continue
-        if id(target.caller) not in traced:
+        if id(target.caller) not in call_sites:
             try:
-                traced[id(target.caller)] = _call_sites(target.caller)
-            except Exception as exc:  # noqa: BLE001 - any tracing failure means "count unknown"
-                traced[id(target.caller)] = exc
-        sites = traced[id(target.caller)]
-        relative = target.name[len(target.caller_name) + 1:] if target.caller_name else target.name
+                call_sites[id(target.caller)] = _call_sites(target.caller)
+            except Exception:  # noqa: BLE001 - whatever stops the trace, the count is unknown
+                call_sites[id(target.caller)] = None
+        sites = call_sites[id(target.caller)]
         fallback = order_channels.get(target.name)
-        if isinstance(sites, Exception):
-            inputs = [None] * (len(target.module) if isinstance(target.module, PerCallSite) else 1)
+        if sites is None:
+            inputs = [None]
         else:
+            relative = target.name[len(target.caller_name) + 1:] if target.caller_name else target.name
             inputs = sites.get(relative, [])
         channels = [_channels_from_node(node, target.caller) or fallback for node in inputs] or [fallback]
-        first = _build(spec, channels[0], target.module, device, dtype)
-        changed += len(inputs)
-        if isinstance(target.module, PerCallSite):
-            for index in range(len(target.module)):
-                site_channels = channels[index] if index < len(channels) else fallback
-                target.module[index] = first if index == 0 else _build(spec, site_channels, target.module, device, dtype)
-            continue
-        if len(inputs) > 1 and _is_stateful(first):
-            dispatch = PerCallSite(
-                [first] + [_build(spec, c, target.module, device, dtype) for c in channels[1:]]
-            ).train(target.module.training)
-            target.caller.register_forward_pre_hook(dispatch.rewind)
-            setattr(target.parent, target.attribute, dispatch)
-        else:
-            if isinstance(sites, Exception) and _is_stateful(first):
-                warnings.warn(
-                    f"apply_activations: could not trace {target.caller_name or type(model).__name__!r} "
-                    f"({type(sites).__name__}: {sites}); {target.name!r} gets one {spec.family} instance, shared "
-                    "by all its call sites",
-                    stacklevel=2,
-                )
-            setattr(target.parent, target.attribute, first)
+        changed += _replace(target, spec, inputs, channels, sites is not None, device, dtype)
     return changed

@@ -66,7 +66,7 @@ def _reduction_dims(x: torch.Tensor, dims: tuple[int, ...] | None) -> tuple[int,
         raise ActivationSpecError(f"layeract: needs inputs of shape (N, ...); got shape {tuple(x.shape)}")
     if dims is None:
         return tuple(range(1, x.dim()))
-    resolved = tuple(sorted(d % x.dim() if -x.dim() <= d < x.dim() else -1 for d in dims))
+    resolved = tuple(sorted([d % x.dim() if -x.dim() <= d < x.dim() else -1 for d in dims]))
     if -1 in resolved or 0 in resolved or len(set(resolved)) != len(resolved):
         raise ActivationSpecError(
             f"layeract: dims={dims!r} does not fit an input of shape {tuple(x.shape)}; "
@@ -91,18 +91,29 @@ def _statistics(y: torch.Tensor, dims: tuple[int, ...], alpha: float, count: int
     return (y - mean).mul_(rstd), mean, rstd
 
 
+def _graph_is_freed() -> bool:
+    """True inside a backward pass that frees the graph (no retain_graph / create_graph)."""
+    if torch.compiler.is_compiling():
+        return False
+    keep_graph = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", None)
+    return keep_graph is not None and not keep_graph()
+
+
 class _LayerActFunction(torch.autograd.Function):
     """Fused LayerAct with an analytic backward.
 
     With h = grad_out * y * gate'(n), r = rstd and M elements per group, the input gradient is
     ``grad_out * gate(n) + r * (h - mean(h)) - r * n * sum(h * n) / (M - 1)``; the last term is the variance
     path (d var / dy_i = 2 (y_i - mu) / (M - 1)), the mean term the mean path. It is evaluated as
-    ``grad_out * gate + r * h - k * y + (k * mu - r * mean(h))`` with ``k = r^3 sum(h (y - mu)) / (M - 1)``.
+    ``grad_out * gate + r * h - k * (y - mu) - r * mean(h)`` with ``k = r^3 sum(h (y - mu)) / (M - 1)``.
+    Fresh input-sized tensors dominate the CPU cost (page faults), so backward allocates only its result
+    and works in place in the saved gate (or ``n``) tensor, which belongs to this node, when the graph is
+    freed after this pass.
     """
 
     @staticmethod
     def forward(ctx, y, hard: bool, alpha: float, dims: tuple[int, ...]):
-        count = math.prod(y.shape[d] for d in dims)
+        count = math.prod([y.shape[d] for d in dims])
         if count < 2:
             raise ActivationSpecError(
                 f"layeract: the statistics need at least 2 elements per sample; input shape {tuple(y.shape)}, "
@@ -130,28 +141,30 @@ class _LayerActFunction(torch.autograd.Function):
         if ctx.low_precision:
             y, mean, rstd = ctx.saved_tensors
             compute, grad = y.float(), grad_out.float()
-            n = (compute - mean).mul_(rstd)
-            gate_or_n = n if ctx.hard else n.sigmoid_()
+            work = (compute - mean).mul_(rstd)  # n, recomputed
+            if not ctx.hard:
+                work.sigmoid_()
         else:
-            y, gate_or_n, mean, rstd = ctx.saved_tensors
+            y, saved, mean, rstd = ctx.saved_tensors
             compute, grad = y, grad_out
+            # the gate (sigmoid) or n (hardsigmoid) is referenced by this graph node only: reuse its memory
+            # unless the graph is kept for another backward pass
+            work = saved if _graph_is_freed() else saved.clone()
         if ctx.hard:
-            gate = F.hardsigmoid(gate_or_n)
-            if gate_or_n.dtype == torch.float64:  # aten's hardsigmoid_backward uses a float32 1/6
-                h = grad.mul(gate_or_n.abs() < 3).div_(6)
+            grad_in = F.hardsigmoid(work).mul_(grad)
+            if work.dtype == torch.float64:  # aten's hardsigmoid_backward uses a float32 1/6
+                h = work.abs_().lt_(3).mul_(grad).div_(6)
             else:
-                h = torch.ops.aten.hardsigmoid_backward(grad, gate_or_n)
+                h = torch.ops.aten.hardsigmoid_backward.grad_input(grad, work, grad_input=work)
         else:
-            gate = gate_or_n
-            h = torch.ops.aten.sigmoid_backward(grad, gate)
+            grad_in = grad * work
+            h = torch.ops.aten.sigmoid_backward.grad_input(grad, work, grad_input=work)
         h.mul_(compute)
         sum_h = h.sum(dims, keepdim=True)
-        buffer = torch.mul(h, compute)
-        sum_h_centered = buffer.sum(dims, keepdim=True).sub_(mean * sum_h)
+        grad_in.addcmul_(h, rstd)
+        sum_h_centered = h.mul_(compute).sum(dims, keepdim=True).sub_(mean * sum_h)
         k = rstd.pow(3).mul_(sum_h_centered).div_(count - 1)
-        shift = k * mean - rstd * sum_h / count
-        grad_in = torch.addcmul(shift, grad, gate, out=buffer)
-        grad_in.addcmul_(h, rstd).addcmul_(compute, k, value=-1.0)
+        grad_in.addcmul_(compute, k, value=-1.0).add_(k * mean - rstd * sum_h / count)
         return grad_in.to(y.dtype), None, None, None
 
 

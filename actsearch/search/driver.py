@@ -135,6 +135,7 @@ def _optuna_verbosity(verbose: bool):
 class _Running:
     trial: optuna.Trial
     worker: int  # index into _Search.workers
+    reported: set[int] = field(default_factory=set)  # epochs already given to trial.report
 
 
 class _Search:
@@ -158,8 +159,13 @@ class _Search:
         self.workers: list = []
         self.running: dict[ray.ObjectRef, _Running] = {}
         self.by_number: dict[int, _Running] = {}
+        self.untold = 0  # finished trials received but not yet told
         self.startup_s = 0.0
         self.loop_s = 0.0
+        self.best_value: float | None = None
+        self.best_text: str | None = None
+        if len(self.objectives) == 1 and study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            self._note_best([study.best_value])
 
     def _pruning_enabled(self) -> bool:
         if isinstance(self.study.pruner, optuna.pruners.NopPruner):
@@ -192,7 +198,7 @@ class _Search:
             try:
                 ray.get([worker.ready.remote() for worker in self.workers])
             except ray.exceptions.RayError as error:
-                raise ActsearchError(f"the trial workers could not start: {_first_line(error)}") from None
+                raise ActsearchError(f"the trial workers could not start: {_error_lines(error)}") from None
             self.startup_s = time.perf_counter() - started
             self._timed_loop(progress)
         finally:
@@ -220,24 +226,40 @@ class _Search:
         idle = list(range(len(self.workers)))
         reports = self.broker.next_reports.remote() if self.broker else None
         while True:
-            while idle and self._may_dispatch():
-                if self._dispatch(idle[-1]):
-                    idle.pop()
+            self._fill(idle)
             if not self.running:
                 return
             waiting = [*self.running, reports] if reports is not None else list(self.running)
             ready, _ = ray.wait(waiting, num_returns=1, timeout=_POLL_S)
-            for ref in ready:
-                if ref == reports:
-                    self._answer_reports(ray.get(ref))
-                    reports = self.broker.next_reports.remote()
-                else:
-                    idle.append(self._collect(ref))
             if not ready:
                 self.bar.running(len(self.running))
+                continue
+            ready, _ = ray.wait(waiting, num_returns=len(waiting), timeout=0)
+            if reports in ready:
+                self._answer_reports(ray.get(reports))
+                reports = self.broker.next_reports.remote()
+            received = [self._receive(ref) for ref in ready if ref != reports and ref in self.running]
+            idle += [entry.worker for entry, _ in received]
+            # Failures first, so their retries are enqueued before the next ask. Finished trials are told
+            # after the freed workers have their next trial: telling is the slowest part of the driver.
+            finished = [(entry, outcome) for entry, outcome in received if outcome.status != "failed"]
+            for entry, outcome in received:
+                if outcome.status == "failed":
+                    self._record(entry, outcome)
+            self.untold = len(finished)
+            self._fill(idle)
+            self.untold = 0
+            for entry, outcome in finished:
+                self._record(entry, outcome)
+
+    def _fill(self, idle: list[int]) -> None:
+        """Give a trial to every idle worker while the budget allows."""
+        while idle and self._may_dispatch():
+            if self._dispatch(idle[-1]):
+                idle.pop()
 
     def _may_dispatch(self) -> bool:
-        if self.finished + len(self.running) >= self.target:
+        if self.finished + self.untold + len(self.running) >= self.target:
             return False
         if self.deadline is not None and time.monotonic() >= self.deadline:
             self.stopped = f"timeout of {self.study_file.budget.timeout_s:g} s"
@@ -271,23 +293,24 @@ class _Search:
             prune = False
             if entry is not None:
                 entry.trial.report(value, epoch)
+                entry.reported.add(epoch)
                 prune = entry.trial.should_prune()
             decisions.append((number, prune))
         self.broker.decide.remote(decisions)
 
-    def _collect(self, ref: ray.ObjectRef) -> int:
-        """Record a trial whose worker answered; returns the (possibly replaced) worker's index."""
+    def _receive(self, ref: ray.ObjectRef) -> tuple[_Running, TrialOutcome]:
+        """A trial's outcome from its worker; a dead worker is replaced and its trial marked failed."""
         entry = self.running.pop(ref)
         del self.by_number[entry.trial.number]
         try:
-            outcome = ray.get(ref)
+            return entry, ray.get(ref)
         except ray.exceptions.RayError as error:
             kind = "out_of_memory" if isinstance(error, ray.exceptions.OutOfMemoryError) else "worker_died"
             reason = "out of memory" if kind == "out_of_memory" else "worker died"
-            outcome = TrialOutcome(entry.trial.number, "failed", fail_kind=kind, fail_reason=f"{reason}: {_first_line(error)}")
             self._replace_worker(entry.worker)
-        self._record(entry.trial, outcome)
-        return entry.worker
+            return entry, TrialOutcome(
+                entry.trial.number, "failed", fail_kind=kind, fail_reason=f"{reason}: {_error_lines(error)}"
+            )
 
     def _replace_worker(self, index: int) -> None:
         ray.kill(self.workers[index], no_restart=True)
@@ -295,7 +318,8 @@ class _Search:
 
     # -- telling the study ------------------------------------------------------------------------
 
-    def _record(self, trial: optuna.Trial, outcome: TrialOutcome) -> None:
+    def _record(self, entry: _Running, outcome: TrialOutcome) -> None:
+        trial = entry.trial
         if outcome.result is not None:
             trial.set_user_attr("result", outcome.result)
         if outcome.status == "complete":
@@ -304,12 +328,15 @@ class _Search:
             except MissingObjectiveError as error:
                 self._fail(trial, "error", f"error: {error}", outcome)
                 return
-            if len(self.objectives) == 1 and not self.prune:
-                for step, epoch in enumerate(outcome.result.get("history") or ()):
-                    if "val_accuracy" in epoch:
-                        trial.report(float(epoch["val_accuracy"]), epoch.get("epoch", step))
+            if len(self.objectives) == 1:
+                # Epochs the pruner did not see: all of them without pruning, else the last one.
+                for step, epoch in enumerate(outcome.result.get("history") or (), start=1):
+                    step = epoch.get("epoch", step)
+                    if step not in entry.reported and "val_accuracy" in epoch:
+                        trial.report(float(epoch["val_accuracy"]), step)
             frozen = self.study.tell(trial, values)
             self.counts["complete"] += 1
+            self._note_best(values)
         elif outcome.status == "pruned":
             frozen = self.study.tell(trial, state=TrialState.PRUNED)
             self.counts["pruned"] += 1
@@ -319,7 +346,7 @@ class _Search:
         self.finished += 1
         self.consecutive_failures = 0
         write_trial_log(self.run_dir, frozen, outcome)
-        self.bar.trial_finished(best=self._best_text(), running=len(self.running))
+        self.bar.trial_finished(best=self.best_text, running=len(self.running))
 
     def _fail(self, trial: optuna.Trial, kind: str, reason: str, outcome: TrialOutcome | None = None) -> None:
         trial.set_user_attr("fail_reason", reason)
@@ -342,13 +369,14 @@ class _Search:
 
     # -- reporting --------------------------------------------------------------------------------
 
-    def _best_text(self) -> str | None:
+    def _note_best(self, values: list[float]) -> None:
         if len(self.objectives) > 1:
-            return f"{len(self.study.best_trials)} on Pareto front"
-        try:
-            return f"{self.study.best_value:.4g}"
-        except ValueError:
-            return None
+            self.best_text = f"{len(self.study.best_trials)} on Pareto front"
+            return
+        maximize = self.study.direction == optuna.study.StudyDirection.MAXIMIZE
+        if self.best_value is None or (values[0] > self.best_value if maximize else values[0] < self.best_value):
+            self.best_value = values[0]
+            self.best_text = f"{values[0]:.4g}"
 
     def summary(self) -> RunSummary:
         complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -371,7 +399,10 @@ class _Search:
         )
 
 
-def _first_line(error: BaseException) -> str:
-    """The informative first line of a (long, multi-line) Ray error."""
+def _error_lines(error: BaseException) -> str:
+    """The informative lines of a long Ray error: its first, and its last (the underlying exception)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0][:300] if lines else type(error).__name__
+    if not lines:
+        return type(error).__name__
+    text = lines[0][:300]
+    return text if len(lines) == 1 else f"{text} ... {lines[-1][:300]}"

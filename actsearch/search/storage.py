@@ -18,7 +18,7 @@ from pathlib import Path
 
 import optuna
 from optuna.storages import BaseStorage
-from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
+from optuna.storages.journal import JournalFileBackend, JournalStorage
 
 from actsearch.errors import ConfigError
 from actsearch.search.studyfile import JOURNAL_SUFFIXES
@@ -80,9 +80,8 @@ def _open_journal(path: Path) -> JournalStorage:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _drop_torn_tail(path)
-        # The open() lock works on any file system, where the default symlink lock needs symlinks.
-        backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
-        return JournalStorage(backend)
+        # Optuna's default lock, so that other tools writing to the file (optuna-dashboard) exclude us.
+        return JournalStorage(JournalFileBackend(str(path)))
     except OSError as error:
         raise ConfigError(
             f"cannot open journal file {path}: {error.strerror or error}; allowed: a writable path"

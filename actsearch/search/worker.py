@@ -76,8 +76,10 @@ class TrialWorker:
 
         def on_epoch(epoch: int, metrics: dict) -> None:
             history.append({"epoch": epoch, **metrics})
-            if prune and ray.get(self._broker.report.remote(trial_number, epoch, float(metrics["val_accuracy"]))):
-                raise _Pruned
+            # The last epoch's value reaches the study with the result: no trial is pruned once trained.
+            if prune and epoch < task["epochs"]:
+                if ray.get(self._broker.report.remote(trial_number, epoch, float(metrics["val_accuracy"]))):
+                    raise _Pruned
 
         outcome = TrialOutcome(trial_number, status="complete", worker_pid=os.getpid())
         try:

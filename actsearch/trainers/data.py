@@ -8,7 +8,8 @@ split, so every fidelity normalizes the same way. ``image_size`` resizes once, o
 
 Decoded datasets (torchvision files, image folders) are cached in ``data_root/cache`` (or, if that is not
 writable, in the default data root's cache), keyed by dataset, resolved path and decode size; the file is written
-to a temporary name and moved into place, so concurrent trials never read half a file.
+to a temporary name and moved into place, so concurrent trials never read half a file, and decoding holds a
+file lock, so trials starting together decode once.
 
 Example::
 
@@ -20,13 +21,21 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
+import pickle
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 import torch
 import torch.nn.functional as F
@@ -127,12 +136,48 @@ def load_raw(task: Task) -> RawDataset:
     key = {"format": _CACHE_FORMAT, "dataset": task.dataset, "root": str(root.resolve()), **fingerprint}
     name = f"{task.dataset}-{hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]}.pt"
     folders = list(dict.fromkeys([root / "cache", default_data_root() / "cache"]))
-    for folder in folders:
-        if (folder / name).is_file():
-            return RawDataset.from_state(torch.load(folder / name, weights_only=True))
-    raw = source.read(root, task.download, task.image_size)
-    _write_cache(raw, folders, name)
+    cached = _read_cache(folders, name)
+    if cached is not None:
+        return cached
+    with _decode_lock(folders, name):
+        cached = _read_cache(folders, name)  # written by another process while this one waited for the lock
+        if cached is not None:
+            return cached
+        raw = source.read(root, task.download, task.image_size)
+        _write_cache(raw, folders, name)
     return raw
+
+
+def _read_cache(folders: list[Path], name: str) -> RawDataset | None:
+    for folder in folders:
+        path = folder / name
+        if path.is_file():
+            try:
+                return RawDataset.from_state(torch.load(path, weights_only=True))
+            except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+                warnings.warn(f"ignoring unreadable dataset cache {path} ({exc}); decoding again", stacklevel=3)
+    return None
+
+
+@contextlib.contextmanager
+def _decode_lock(folders: list[Path], name: str) -> Iterator[None]:
+    """An exclusive file lock while decoding: trials starting together wait for one decode instead of repeating
+    it. Without ``fcntl`` (Windows) or a writable folder, no lock."""
+    if fcntl is not None:
+        for folder in folders:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                handle = open(folder / f".{name}.lock", "a")  # noqa: SIM115 (closed below, after unlocking)
+            except OSError:
+                continue
+            with handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+            return
+    yield
 
 
 def _write_cache(raw: RawDataset, folders: list[Path], name: str) -> None:

@@ -99,34 +99,16 @@ def _train(task: Task, plan, hparams: dict, data: DeviceData, on_epoch: EpochCal
         fill=(data.mean * 255).round().to(torch.uint8),
     )
     generator = torch.Generator(device=device).manual_seed(task.seed)
-    check_every = hparams["divergence_check_steps"]
 
     history: list[dict] = []
     best_state: dict[str, torch.Tensor] | None = None
     best_accuracy = -1.0
     train_seconds, train_images = 0.0, 0
     for epoch in range(1, task.epochs + 1):
-        model.train()
         epoch_start = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), dtype=torch.long, device=device)
-        seen = 0
-        for step, index in enumerate(epoch_batches(len(data.train_labels), task.batch_size, generator), start=1):
-            labels = data.train_labels[index]
-            images = preprocess(augmentation(data.train_images[index], generator))
-            with preprocess.autocast(device):
-                logits = forward(images)
-                loss = criterion(logits, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            loss_sum += loss.detach().float()
-            correct += (logits.detach().argmax(dim=1) == labels).sum()
-            seen += len(index)
-            if step % check_every == 0:
-                _check_finite(loss_sum, epoch)
-        _check_finite(loss_sum, epoch)
+        loss_sum, correct, seen = _train_epoch(
+            forward, data, task.batch_size, generator, augmentation, preprocess, criterion, optimizer, scheduler,
+            epoch, hparams["divergence_check_steps"])
         synchronize(device)
         train_seconds += time.perf_counter() - epoch_start
         train_images += seen
@@ -176,6 +158,35 @@ def _train(task: Task, plan, hparams: dict, data: DeviceData, on_epoch: EpochCal
         latency_ms=latency_ms,
         seconds=time.perf_counter() - started,
     )
+
+
+def _train_epoch(forward: nn.Module, data: DeviceData, batch_size: int, generator: torch.Generator,
+                 augmentation: Augmentation, preprocess: Preprocess, criterion: nn.Module,
+                 optimizer: torch.optim.Optimizer, scheduler, epoch: int,
+                 check_every: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """One pass over the training split: (summed loss and correct count, on the device; images seen)."""
+    forward.train()
+    device = data.device
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    seen = 0
+    for step, index in enumerate(epoch_batches(len(data.train_labels), batch_size, generator), start=1):
+        labels = data.train_labels[index]
+        images = preprocess(augmentation(data.train_images[index], generator))
+        with preprocess.autocast(device):
+            logits = forward(images)
+            loss = criterion(logits, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        loss_sum += loss.detach().float()
+        correct += (logits.detach().argmax(dim=1) == labels).sum()
+        seen += len(index)
+        if step % check_every == 0:
+            _check_finite(loss_sum, epoch)
+    _check_finite(loss_sum, epoch)
+    return loss_sum, correct, seen
 
 
 def _check_finite(loss_sum: torch.Tensor, epoch: int) -> None:

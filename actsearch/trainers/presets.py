@@ -13,7 +13,14 @@ Example::
     >>> task.epochs, task.batch_size, hparams["schedule"], hparams["milestones"]
     (182, 128, 'step', (0.5, 0.75))
 
-Reproducing it on the command line reads (with CIFAR-10 in ``data_root``)::
+Full reproduction of one run, from Python::
+
+    from actsearch.trainers import paper_setup, train_command
+    task, hparams = paper_setup("layeract-cifar10-resnet20", data_root="~/data", seed=11)
+    train_command(task, "la_silu", hparams)   # prints validation, test and corrupted accuracy
+
+On the command line (with CIFAR-10 in ``data_root``; the corrupted accuracy then covers the first 1000 test
+images, ``Task.corruption_images``, instead of all 10,000)::
 
     actsearch train --activation la_silu --dataset cifar10 --network resnet20 --epochs 182 --batch-size 128 \\
         --corruptions all --set optimizer=sgd --set lr=0.1 --set momentum=0.9 --set nesterov=false \\
