@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import statistics
 import sys
@@ -27,7 +28,6 @@ from pathlib import Path
 
 import optuna
 import ray
-import torch
 
 from actsearch.search import load_study_file, open_storage, prepare_study, run_study
 from actsearch.trainers import TrialResult
@@ -112,7 +112,7 @@ def machine() -> str:
     except OSError:
         pass
     versions = ", ".join(f"{p} {metadata.version(p)}" for p in ("torch", "optuna", "ray"))
-    return f"{cpu}, {torch.get_num_threads()} torch threads, Python {platform.python_version()}, {versions}"
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {versions}"
 
 
 def main() -> None:

@@ -13,10 +13,12 @@ import actsearch.activations as A
 
 
 def _train_step(model, generator, size):
-    optimizer = torch.optim.SGD(A.parameter_groups(model, 5e-4), lr=0.01, momentum=0.9)
-    x = torch.randn(2, 3, size, size, generator=generator)
-    loss = nn.functional.cross_entropy(model(x), torch.tensor([1, 3]))
+    optimizer = torch.optim.SGD(A.parameter_groups(model, 5e-4), lr=1e-3)
+    x = torch.randn(4, 3, size, size, generator=generator)
+    loss = nn.functional.cross_entropy(model(x), torch.tensor([1, 3, 5, 7]))
     loss.backward()
+    activation_grads = [p.grad for m in model.modules() if A.is_activation_module(m) for p in m.parameters()]
+    assert activation_grads and all(torch.isfinite(g).all() for g in activation_grads)
     optimizer.step()
     assert torch.isfinite(loss)
 

@@ -40,7 +40,15 @@ def ray_session():
 
 
 def write_study(
-    folder: Path, name: str, *, trials: int, workers: int = 2, epochs: int = 2, pruner: str = "none", extra: str = ""
+    folder: Path,
+    name: str,
+    *,
+    trials: int,
+    workers: int = 2,
+    epochs: int = 2,
+    pruner: str = "none",
+    timeout: float | None = None,
+    extra: str = "",
 ) -> Path:
     path = folder / f"{name}.yaml"
     path.write_text(
@@ -53,7 +61,7 @@ def write_study(
               train: {{lr: {{low: {LR_LOW}, high: {LR_HIGH}, log: true}}}}
             sampler: {{name: random}}
             pruner: {pruner}
-            budget: {{trials: {trials}, max_retries: 2}}
+            budget: {{trials: {trials}, max_retries: 2, timeout: {timeout if timeout else "null"}}}
             execution: {{workers: {workers}, cpus_per_trial: 1, gpus_per_trial: 0}}
             seed: 3
             """
@@ -86,7 +94,8 @@ class FakeRunner:
             if self.diverge in config.families():
                 raise DivergenceError("nan", epoch=epoch)
             time.sleep(self.epoch_s)
-            metrics = {"epoch": epoch, "val_accuracy": score(config.train["lr"]) * epoch / task.epochs, "train_loss": 1.0}
+            accuracy = score(config.train["lr"]) * epoch / task.epochs
+            metrics = {"epoch": epoch, "val_accuracy": accuracy, "train_loss": 1.0}
             history.append(metrics)
             on_epoch(epoch, metrics)
         return TrialResult(
@@ -168,6 +177,15 @@ def test_diverging_configuration_fails_without_retry_and_baseline_runs_first(tmp
     assert not any("retry_of" in t.user_attrs for t in study.trials)
     assert len(trials_by_state(study, TrialState.COMPLETE)) == 4
     assert "diverged: loss became nan at epoch 1" in study_status(study_file, runs_dir=tmp_path)
+
+
+def test_budget_timeout_stops_dispatching_and_lets_running_trials_finish(tmp_path):
+    study_file = load_study_file(write_study(tmp_path, "timeout", trials=100, workers=1, timeout=1))
+    summary = run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=FakeRunner(epoch_s=0.2))
+    study = load(study_file, tmp_path)
+    assert summary.stopped == "timeout of 1 s" and "stopped: timeout of 1 s" in str(summary)
+    assert 1 <= summary.finished == len(trials_by_state(study, TrialState.COMPLETE)) < 100
+    assert len(study.trials) == summary.finished
 
 
 DRIVER_SCRIPT = """

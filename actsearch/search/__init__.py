@@ -2,7 +2,7 @@
 
 Example:
     >>> from actsearch.search import load_study_file, run_study, export_best, load_config
-    >>> study_file = load_study_file("studies/digits_smoke.yaml")  # doctest: +SKIP
+    >>> study_file = load_study_file("studies/quickstart.yaml")  # doctest: +SKIP
     >>> summary = run_study(study_file, n_trials=8)  # doctest: +SKIP
     >>> path = export_best(study_file, "best.json")  # doctest: +SKIP
     >>> load_config(path).plan  # doctest: +SKIP

@@ -91,19 +91,25 @@ class RaySession:
         if not ray.is_initialized():
             self._start()
         resources = ray.cluster_resources()
-        self.slots = plan_slots(
-            self._workers,
-            self._gpus_per_trial,
-            self._cpus_per_trial,
-            cpus=resources.get("CPU", 0.0),
-            gpus=resources.get("GPU", 0.0),
-        )
+        try:
+            self.slots = plan_slots(
+                self._workers,
+                self._gpus_per_trial,
+                self._cpus_per_trial,
+                cpus=resources.get("CPU", 0.0),
+                gpus=resources.get("GPU", 0.0),
+            )
+        except ConfigError:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def _start(self) -> None:
-        quiet = {"include_dashboard": False, "log_to_driver": self._verbose, "configure_logging": self._verbose}
-        if not self._verbose:
-            quiet["logging_level"] = logging.ERROR
+        quiet = {
+            "include_dashboard": False,
+            "log_to_driver": self._verbose,
+            "logging_level": logging.INFO if self._verbose else logging.ERROR,
+        }
         if self.address:
             try:
                 ray.init(address=self.address, **quiet)

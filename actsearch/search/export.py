@@ -36,6 +36,7 @@ from actsearch.activations import PlacementPlan
 from actsearch.errors import ConfigError
 from actsearch.search.resume import load_study
 from actsearch.search.storage import storage_description
+from actsearch.search.studyfile import StudyFile
 from actsearch.search.trial_log import write_text_atomic
 from actsearch.spaces import TrialConfig
 from actsearch.trainers import Task
@@ -145,7 +146,9 @@ def _format_of(path: Path) -> str:
         ) from None
 
 
-def export_best(study_file, output_path: str | Path, *, pick: str | None = None, runs_dir: str | Path = ".") -> Path:
+def export_best(
+    study_file: StudyFile, output_path: str | Path, *, pick: str | None = None, runs_dir: str | Path = "."
+) -> Path:
     """Write the best (or picked) trial of the study to ``output_path`` (.json, .yaml or .yml).
 
     Writes atomically (temporary file + rename) and returns the path. ConfigError when the study has
@@ -172,12 +175,12 @@ def export_best(study_file, output_path: str | Path, *, pick: str | None = None,
     return write_text_atomic(output_path, text)
 
 
-def _trial_config(study_file, trial: FrozenTrial) -> dict:
+def _trial_config(study_file: StudyFile, trial: FrozenTrial) -> dict:
     config = trial.user_attrs.get("config") or study_file.space.decode(trial.params).to_dict()
     return {"plan": PlacementPlan.from_dict(config["plan"]), "train": dict(config.get("train") or {})}
 
 
-def _pareto_entries(study_file, study: optuna.Study, objectives: list[str]) -> list[dict]:
+def _pareto_entries(study_file: StudyFile, study: optuna.Study, objectives: list[str]) -> list[dict]:
     entries = []
     for trial in ranked_candidates(study):
         config = _trial_config(study_file, trial)
@@ -192,7 +195,9 @@ def _pareto_entries(study_file, study: optuna.Study, objectives: list[str]) -> l
     return entries
 
 
-def _provenance(study_file, study: optuna.Study, trial: FrozenTrial, pick: str | None, runs_dir) -> dict:
+def _provenance(
+    study_file: StudyFile, study: optuna.Study, trial: FrozenTrial, pick: str | None, runs_dir: str | Path
+) -> dict:
     task = study.user_attrs.get("actsearch", {}).get("task", {})
     provenance = {
         "study": study.study_name,
@@ -265,7 +270,9 @@ def pick_trial(study: optuna.Study, objectives: list[str], pick: str | None) -> 
         raise ConfigError(f"pick {rule!r}: trial {number} is not a complete trial of study {study.study_name!r}")
     index = _integer(rule, rule, allowed)
     if not -len(candidates) <= index < len(candidates):
-        raise ConfigError(f"pick {rule!r}: index out of range; there are {len(candidates)} candidates (0..{len(candidates) - 1})")
+        raise ConfigError(
+            f"pick {rule!r}: index out of range; there are {len(candidates)} candidates (0..{len(candidates) - 1})"
+        )
     return candidates[index]
 
 

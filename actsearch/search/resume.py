@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import optuna
 from optuna.storages import BaseStorage
@@ -28,6 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 import actsearch
 from actsearch.errors import ConfigError
 from actsearch.search.storage import open_storage
+from actsearch.search.studyfile import StudyFile
 from actsearch.spaces import Baseline
 
 __all__ = ["enqueue_baselines", "enqueue_retry", "load_study", "prepare_study", "recover_interrupted"]
@@ -37,7 +39,7 @@ logger = logging.getLogger(__name__)
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def study_metadata(study_file) -> dict:
+def study_metadata(study_file: StudyFile) -> dict:
     """What ``study.user_attrs["actsearch"]`` records about the study file that created the study."""
     return {
         "study_file": str(study_file.path),
@@ -48,7 +50,9 @@ def study_metadata(study_file) -> dict:
     }
 
 
-def prepare_study(study_file, storage: BaseStorage, storage_description: str) -> tuple[optuna.Study, list[int]]:
+def prepare_study(
+    study_file: StudyFile, storage: BaseStorage, storage_description: str
+) -> tuple[optuna.Study, list[int]]:
     """Create or load the study, recover interrupted trials, enqueue baselines, re-seed the sampler.
 
     Returns the study and the numbers of the interrupted trials that were recovered.
@@ -67,7 +71,7 @@ def prepare_study(study_file, storage: BaseStorage, storage_description: str) ->
     return study, interrupted
 
 
-def _check_same_objectives(study: optuna.Study, study_file, storage_description: str) -> None:
+def _check_same_objectives(study: optuna.Study, study_file: StudyFile, storage_description: str) -> None:
     metadata = study_metadata(study_file)
     recorded = study.user_attrs.get("actsearch")
     if recorded is None:
@@ -88,7 +92,7 @@ def _check_same_objectives(study: optuna.Study, study_file, storage_description:
         )
 
 
-def load_study(study_file, *, runs_dir=".") -> optuna.Study:
+def load_study(study_file: StudyFile, *, runs_dir: str | Path = ".") -> optuna.Study:
     """Load an existing study for reading (status, export); ConfigError when there is none."""
     storage, where = open_storage(study_file.storage, study_file.name, runs_dir=runs_dir, create=False)
     try:
@@ -132,7 +136,7 @@ def recover_interrupted(study: optuna.Study) -> list[int]:
     return recovered
 
 
-def enqueue_baselines(study: optuna.Study, study_file) -> list[str]:
+def enqueue_baselines(study: optuna.Study, study_file: StudyFile) -> list[str]:
     """Enqueue the study file's baselines, once in the study's life; returns the names enqueued now."""
     if study.user_attrs.get("baselines_enqueued"):
         return []

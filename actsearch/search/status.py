@@ -11,19 +11,21 @@ Example:
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.search.export import ranked_candidates
 from actsearch.search.resume import FINISHED_STATES, load_study
 from actsearch.search.storage import storage_description
+from actsearch.search.studyfile import StudyFile
 
 __all__ = ["describe_config", "study_status"]
 
 _STATE_ORDER = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING)
 
 
-def study_status(study_file, *, runs_dir=".", top: int = 5) -> str:
+def study_status(study_file: StudyFile, *, runs_dir: str | Path = ".", top: int = 5) -> str:
     """A multi-line report of the study's state; ConfigError when the study does not exist yet."""
     study = load_study(study_file, runs_dir=runs_dir)
     trials = study.get_trials(deepcopy=False)

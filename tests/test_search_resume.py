@@ -1,0 +1,107 @@
+"""Study bookkeeping for resume, without Ray: interrupted trials, baselines once, re-seeded sampler, same objectives."""
+
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from actsearch.errors import ConfigError
+from actsearch.search import load_study_file, open_storage, prepare_study
+from actsearch.search.resume import enqueue_baselines
+from actsearch.search.studyfile import Objective
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@pytest.fixture
+def study_file(tmp_path):
+    path = tmp_path / "resume.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            name: resume
+            task: {dataset: digits, network: smallcnn, epochs: 2}
+            space:
+              families: {relu: {}, silu: {}}
+              train: {lr: {low: 0.01, high: 0.3, log: true}}
+            sampler: {name: random}
+            seed: 5
+            baselines: [{family: relu}, {name: fast_silu, family: silu, train: {lr: 0.2}}]
+            """
+        )
+    )
+    return load_study_file(path)
+
+
+def prepare(study_file, tmp_path):
+    storage, where = open_storage(study_file.storage, study_file.name, runs_dir=tmp_path)
+    return prepare_study(study_file, storage, where)
+
+
+def test_first_preparation_records_the_study_and_enqueues_baselines(study_file, tmp_path):
+    study, recovered = prepare(study_file, tmp_path)
+    assert recovered == []
+    assert study.user_attrs["actsearch"]["objectives"] == [{"name": "val_accuracy", "direction": "maximize"}]
+    assert study.user_attrs["actsearch"]["task"]["network"] == "smallcnn"
+    assert study.user_attrs["baselines_enqueued"] is True
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert [t.user_attrs for t in waiting] == [{"baseline": "relu", "attempt": 1},
+                                                {"baseline": "fast_silu", "attempt": 1}]
+    assert waiting[1].system_attrs["fixed_params"] == {"act.family": "silu", "train.lr": 0.2}
+
+
+def test_interrupted_trials_fail_and_come_back_once(study_file, tmp_path):
+    study, _ = prepare(study_file, tmp_path)
+    done = study.ask()
+    study_file.space.suggest(done)
+    study.tell(done, 0.5)
+    killed = study.ask()  # the second baseline, left RUNNING by a killed driver
+    study_file.space.suggest(killed)
+
+    study, recovered = prepare(study_file, tmp_path)
+    assert recovered == [killed.number]
+    assert study.trials[killed.number].state == TrialState.FAIL
+    assert study.trials[killed.number].user_attrs["fail_reason"] == "interrupted"
+    (retry,) = study.get_trials(states=(TrialState.WAITING,))
+    assert retry.user_attrs == {"attempt": 2, "retry_of": killed.number, "baseline": "fast_silu"}
+    assert retry.system_attrs["fixed_params"] == study.trials[killed.number].params
+    assert study.trials[done.number].state == TrialState.COMPLETE and study.trials[done.number].value == 0.5
+
+    study, recovered = prepare(study_file, tmp_path)  # nothing more to recover, nothing enqueued twice
+    assert recovered == [] and len(study.get_trials(states=(TrialState.WAITING,))) == 1
+
+
+def test_baselines_are_not_enqueued_twice_when_the_flag_was_never_written(study_file, tmp_path):
+    study, _ = prepare(study_file, tmp_path)
+    study.set_user_attr("baselines_enqueued", False)  # as if killed between enqueueing and the flag
+    assert enqueue_baselines(study, study_file) == []
+    assert len(study.trials) == 2
+
+
+def test_resumed_sampler_does_not_repeat_the_first_runs_proposals(study_file, tmp_path):
+    plain = dataclasses.replace(study_file, baselines=[])
+
+    def first_sampled_lrs(study, count):
+        lrs = []
+        for _ in range(count):
+            trial = study.ask()
+            lrs.append(plain.space.suggest(trial).train["lr"])
+            study.tell(trial, 0.0)
+        return lrs
+
+    study, _ = prepare(plain, tmp_path)
+    first = first_sampled_lrs(study, 3)
+    study, _ = prepare(plain, tmp_path)
+    assert not set(first_sampled_lrs(study, 3)) & set(first)
+
+
+def test_changed_objectives_are_a_config_error(study_file, tmp_path):
+    prepare(study_file, tmp_path)
+    changed = dataclasses.replace(study_file, objectives=[Objective(name="latency")])
+    with pytest.raises(ConfigError, match=r"created with objectives \[\('val_accuracy', 'maximize'\)\].*allowed: the "
+                                          "same objectives, or a new study `name:`"):
+        prepare(changed, tmp_path)
