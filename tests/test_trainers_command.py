@@ -6,21 +6,10 @@ import io
 import json
 import re
 
-import pytest
-import torch
-
 from actsearch.activations import ActivationSpec, PlacementPlan, PlacementRule
 from actsearch.trainers import Task, train_command
 
 TASK = Task(dataset="digits", network="smallcnn", epochs=2, device="cpu")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: extra threads only add contention
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_json_output_holds_task_plan_hyperparameters_and_result():

@@ -18,10 +18,7 @@ TASK = Task(dataset="digits", network="smallcnn", epochs=4, device="cpu")
 
 @pytest.fixture(scope="module")
 def digits():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: extra threads only add contention
-    yield load_data(TASK)
-    torch.set_num_threads(threads)
+    return load_data(TASK)
 
 
 def test_loss_goes_down_and_accuracy_beats_chance_on_digits(digits):
@@ -172,8 +169,8 @@ def test_corrupted_accuracy_uses_the_first_validation_images(digits, monkeypatch
         return real(model, images, labels, **kwargs)
 
     monkeypatch.setattr(evaluate_module, "evaluate_corrupted", spy)
-    task = Task(dataset="digits", network="smallcnn", epochs=1, device="cpu", corruptions=["gaussian_noise", "contrast"],
-                severities=(1, 5), corruption_images=40)
+    task = Task(dataset="digits", network="smallcnn", epochs=1, device="cpu",
+                corruptions=["gaussian_noise", "contrast"], severities=(1, 5), corruption_images=40)
     result = run_trial(task, "relu", data=digits)
     assert torch.equal(seen["images"], digits.val_images[:40]) and seen["severities"] == (1, 5)
     assert torch.all(torch.bincount(seen["labels"], minlength=10) >= 3)  # stratified: 4 per class, +-1
@@ -196,6 +193,7 @@ def test_cuda_out_of_memory_becomes_a_trial_error(digits, monkeypatch):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail")
 
     monkeypatch.setattr("actsearch.trainers.loop._train", out_of_memory)
-    with pytest.raises(TrialOutOfMemoryError, match=r"Tried to allocate 2.00 GiB \(network smallcnn.*batch 128") as info:
+    expected = r"Tried to allocate 2.00 GiB \(network smallcnn.*batch 128"
+    with pytest.raises(TrialOutOfMemoryError, match=expected) as info:
         run_trial(TASK, "relu", data=digits)
     assert info.value.__context__ is None  # the traceback holding the trial's tensors is released

@@ -87,7 +87,10 @@ def _torchvision_source(name: str, class_name: str, files: tuple[str, ...], flip
         import torchvision.datasets
 
         cls = getattr(torchvision.datasets, class_name)
-        splits = ({"split": "train"}, {"split": "test"}) if class_name == "SVHN" else ({"train": True}, {"train": False})
+        if class_name == "SVHN":
+            splits = ({"split": "train"}, {"split": "test"})
+        else:
+            splits = ({"train": True}, {"train": False})
         try:
             train, test = (cls(str(root), download=download, **split) for split in splits)
         except (URLError, OSError) as exc:
@@ -131,8 +134,8 @@ def _imagefolder_samples(root: Path) -> tuple[list[tuple[str, int]], list[tuple[
             f"imagefolder dataset not found: {root} has no {' or '.join(s + '/' for s in missing)} folder; set "
             "data_root to a folder holding train/<class>/<image> and test/<class>/<image>"
         )
-    classes, class_to_idx = find_classes(str(root / "train"))
     try:
+        classes, class_to_idx = find_classes(str(root / "train"))
         samples = [make_dataset(str(root / split), class_to_idx, extensions=IMG_EXTENSIONS)
                    for split in ("train", "test")]
     except FileNotFoundError as exc:
@@ -160,7 +163,8 @@ def _read_imagefolder(root: Path, download: bool, image_size: int | None) -> Raw
 def _imagefolder_fingerprint(root: Path, image_size: int | None) -> dict[str, object]:
     folders = [root / split for split in ("train", "test") if (root / split).is_dir()]
     folders += [entry for folder in folders for entry in folder.iterdir() if entry.is_dir()]
-    return {"image_size": image_size, "mtimes": sorted((str(f.relative_to(root)), f.stat().st_mtime_ns) for f in folders)}
+    mtimes = sorted((str(folder.relative_to(root)), folder.stat().st_mtime_ns) for folder in folders)
+    return {"image_size": image_size, "mtimes": mtimes}
 
 
 _DIGITS_TEST_IMAGES = 360

@@ -92,7 +92,8 @@ def measure_latency(model: nn.Module, images: torch.Tensor, preprocess: Preproce
 
 def corrupted_evaluation(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, mean: torch.Tensor,
                          std: torch.Tensor, corruptions, severities, seed: int, batch_size: int) -> dict:
-    """Accuracy under corruptions: the one place trials call :func:`~actsearch.trainers.robustness.evaluate_corrupted`."""
+    """Accuracy under corruptions; the one place trials call
+    :func:`~actsearch.trainers.robustness.evaluate_corrupted`."""
     return evaluate_corrupted(model, images, labels, mean=mean, std=std, corruptions=corruptions,
                               severities=severities, seed=seed, batch_size=batch_size)
 

@@ -107,7 +107,8 @@ class Task:
             resolve_corruptions(self.corruptions)  # unknown names fail now, not after training
         if isinstance(self.severities, int) or not all(s in _SEVERITIES for s in self.severities) \
                 or not self.severities:
-            raise ConfigError(f"task.severities = {self.severities!r} must be a non-empty list drawn from 1, 2, 3, 4, 5")
+            raise ConfigError(f"task.severities = {self.severities!r} must be a non-empty list drawn from "
+                              "1, 2, 3, 4, 5")
         object.__setattr__(self, "severities", tuple(sorted(set(self.severities))))
         if self.corruption_images is not None:
             _check_int("corruption_images", self.corruption_images, 1)
