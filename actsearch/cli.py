@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -95,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument(
         "--pick",
         metavar="RULE",
-        help="several objectives: which Pareto trial to export (best:<objective>, knee, or a trial number)",
+        help="several objectives: which Pareto trial to export: best:<objective>, knee, trial:<number>, "
+        "or an index into the ranked list that status shows (default: knee)",
     )
 
     command = commands.add_parser(
@@ -174,17 +176,23 @@ def _run(args: argparse.Namespace) -> int:
     from actsearch.search import run_study
 
     study_file = _load_study(args)
+    if args.workers is not None:
+        if args.workers < 1:
+            raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+        study_file = dataclasses.replace(
+            study_file, execution=study_file.execution.model_copy(update={"workers": args.workers})
+        )
     summary = run_study(
         study_file,
         n_trials=args.trials,
-        workers=args.workers,
         ray_address=args.ray_address,
         runs_dir=args.runs_dir,
         progress=not args.quiet,
         verbose=args.verbose,
     )
-    print(summary.describe())
-    return EXIT_OK if summary.succeeded else EXIT_FAILED
+    if args.quiet:
+        print(summary, file=sys.stderr)
+    return EXIT_OK if summary.finished >= summary.target or summary.stopped.startswith("timeout") else EXIT_FAILED
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -262,20 +270,20 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from actsearch.search import open_study
-    from actsearch.search.report import write_report
+    from actsearch.search import load_study, write_report
 
-    study = open_study(_load_study(args), runs_dir=args.runs_dir)
+    study = load_study(_load_study(args), runs_dir=args.runs_dir)
     paths = write_report(study, args.output, top=args.top)
-    print(f"wrote {paths.html}, {paths.summary} and {len(paths.figures)} figures to {Path(args.output)}")
+    print(f"wrote {paths.html}, {paths.summary} and {len(paths.figures)} PNG figures")
     return EXIT_OK
 
 
 def _dashboard(args: argparse.Namespace) -> int:
-    from actsearch.search import storage_url
-    from actsearch.search.report import dashboard_command
+    from actsearch.search import dashboard_command, run_directory
 
-    return dashboard_command(storage_url(_load_study(args), runs_dir=args.runs_dir), host=args.host, port=args.port)
+    study_file = _load_study(args)
+    storage = study_file.storage or run_directory(study_file.name, args.runs_dir) / "journal.log"
+    return dashboard_command(storage, host=args.host, port=args.port)
 
 
 _COMMANDS = {
@@ -308,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     except ActsearchError as error:
         print(f"actsearch {args.command}: failed: {error}", file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:  # e.g. `actsearch validate FILE | head`
+        sys.stderr.close()
+        return EXIT_OK
     except KeyboardInterrupt:
         resume_hint = f"; continue with: actsearch resume {args.study}" if args.command in ("run", "resume") else ""
         print(f"actsearch {args.command}: interrupted{resume_hint}", file=sys.stderr)

@@ -69,7 +69,7 @@ def test_report_writes_html_png_and_summary(finished_quickstart):
     html = (out / "report.html").read_text()
     assert html.lstrip().lower().startswith("<!doctype html>")
     summary = json.loads((out / "summary.json").read_text())
-    finished = sum(summary["counts"].get(state, 0) for state in ("COMPLETE", "PRUNED"))
+    finished = sum(summary["trials"]["by_state"][state] for state in ("COMPLETE", "PRUNED"))
     assert finished == 3
     assert list(out.glob("*.png"))
 

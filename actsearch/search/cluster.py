@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
 from dataclasses import dataclass
 
 import ray
@@ -111,6 +112,7 @@ class RaySession:
             "logging_level": logging.INFO if self._verbose else logging.ERROR,
         }
         if self.address:
+            _check_reachable(self.address)
             try:
                 ray.init(address=self.address, **quiet)
             except (ConnectionError, RuntimeError, ValueError) as error:
@@ -144,3 +146,17 @@ class RaySession:
         if self._worker_class is None:
             self._worker_class = ray.remote(TrialWorker)
         return self._worker_class.options(**options).remote(trial_runner, broker, threads)
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds, not after Ray's minutes of retries, when nothing listens at ``host:port``."""
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and other forms: Ray resolves them itself
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as error:
+        raise ConfigError(
+            f"cannot reach the Ray cluster at {address!r} ({error.strerror or error}); allowed: the address of a "
+            "running head node (`ray start --head --port=6379` on it, then HEAD_IP:6379), or none for a local Ray"
+        ) from None
