@@ -171,6 +171,10 @@ def test_resolve_corruptions():
     assert resolve_corruptions(["fog", "weather", "Contrast"]) == ["fog", "brightness", "contrast"]
     with pytest.raises(ConfigError, match="unknown corruption 'snow'; allowed corruptions: .*categories: noise"):
         resolve_corruptions(["snow"])
+    with pytest.raises(ConfigError, match="unknown corruption 3; allowed corruptions"):
+        resolve_corruptions(["fog", 3])
+    with pytest.raises(ConfigError, match="unknown corruption 3; allowed corruptions"):
+        resolve_corruptions(3)
 
 
 def test_categories_partition_the_registry():

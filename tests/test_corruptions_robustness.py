@@ -144,5 +144,7 @@ def test_evaluate_cifar_c_on_the_official_layout(tmp_path):
     assert list(only["per_corruption"]) == ["fog"] and only["mean"] in (0.0, 1.0)
     with pytest.raises(ConfigError, match="contrast.npy' not found"):
         evaluate_cifar_c(model, folder, mean=MEAN, std=STD, corruptions="digital")
+    with pytest.raises(ConfigError, match=r"unknown CIFAR-C corruption \['fog'\]; allowed: gaussian_noise"):
+        evaluate_cifar_c(model, folder, mean=MEAN, std=STD, corruptions=[["fog"]])
     with pytest.raises(ConfigError, match="does not exist"):
         evaluate_cifar_c(model, tmp_path / "missing", mean=MEAN, std=STD)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import textwrap
 from pathlib import Path
 
 import optuna
@@ -15,38 +14,33 @@ import yaml
 
 from actsearch.activations import PlacementPlan, apply_activations
 from actsearch.errors import ConfigError
-from actsearch.search import ExportedConfig, export_best, load_config, load_study_file, open_storage, prepare_study
+from actsearch.search import ExportedConfig, export_best, load_config
 from actsearch.search.export import EXPORT_FORMAT
+from search_fixtures import ask_with_config, load_yaml_study, prepare
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def make_study(folder: Path, name: str, objectives: str, values: list[tuple[float, ...]], *, baseline=False):
     """A study whose trials are told ``values`` with the attributes the driver writes."""
-    path = folder / f"{name}.yaml"
-    path.write_text(
-        textwrap.dedent(
-            f"""\
-            name: {name}
-            task: {{dataset: digits, network: smallcnn, epochs: 2, seed: 7}}
-            space:
-              families: {{relu: {{}}, layeract: {{alpha: {{low: 1.0e-6, high: 0.1, log: true}}}}, silu: {{}}}}
-              train: {{lr: {{low: 0.01, high: 0.3, log: true}}}}
-            objectives: {objectives}
-            pruner: none
-            sampler: {{name: random}}
-            """
-        )
-        + ("baselines: [{family: layeract, alpha: 1.0e-5, train: {lr: 0.05}}]\n" if baseline else "")
+    baselines = "[{family: layeract, alpha: 1.0e-5, train: {lr: 0.05}}]" if baseline else "[]"
+    study_file = load_yaml_study(
+        folder,
+        name,
+        f"""\
+        task: {{dataset: digits, network: smallcnn, epochs: 2, seed: 7}}
+        space:
+          families: {{relu: {{}}, layeract: {{alpha: {{low: 1.0e-6, high: 0.1, log: true}}}}, silu: {{}}}}
+          train: {{lr: {{low: 0.01, high: 0.3, log: true}}}}
+        objectives: {objectives}
+        pruner: none
+        sampler: {{name: random}}
+        baselines: {baselines}
+        """,
     )
-    study_file = load_study_file(path)
-    storage, where = open_storage(None, name, runs_dir=folder)
-    study, _ = prepare_study(study_file, storage, where)
+    study, _ = prepare(study_file, folder)
     for trial_values in values:
-        trial = study.ask()
-        config = study_file.space.suggest(trial)
-        trial.set_user_attr("config", config.to_dict())
-        trial.set_user_attr("families", config.families())
+        trial = ask_with_config(study, study_file)
         trial.set_user_attr("result", {"val_accuracy": trial_values[0], "n_parameters": 123, "history": [{}]})
         study.tell(trial, list(trial_values))
     return study_file, study

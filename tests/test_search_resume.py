@@ -3,43 +3,34 @@
 from __future__ import annotations
 
 import dataclasses
-import textwrap
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
 from actsearch.errors import ConfigError
-from actsearch.search import load_study_file, open_storage, prepare_study
 from actsearch.search.resume import enqueue_baselines
 from actsearch.search.studyfile import Objective
+from search_fixtures import load_yaml_study, prepare
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 @pytest.fixture
 def study_file(tmp_path):
-    path = tmp_path / "resume.yaml"
-    path.write_text(
-        textwrap.dedent(
-            """\
-            name: resume
-            task: {dataset: digits, network: smallcnn, epochs: 2}
-            space:
-              families: {relu: {}, silu: {}}
-              train: {lr: {low: 0.01, high: 0.3, log: true}}
-            sampler: {name: random}
-            seed: 5
-            baselines: [{family: relu}, {name: fast_silu, family: silu, train: {lr: 0.2}}]
-            """
-        )
+    return load_yaml_study(
+        tmp_path,
+        "resume",
+        """\
+        task: {dataset: digits, network: smallcnn, epochs: 2}
+        space:
+          families: {relu: {}, silu: {}}
+          train: {lr: {low: 0.01, high: 0.3, log: true}}
+        sampler: {name: random}
+        seed: 5
+        baselines: [{family: relu}, {name: fast_silu, family: silu, train: {lr: 0.2}}]
+        """,
     )
-    return load_study_file(path)
-
-
-def prepare(study_file, tmp_path):
-    storage, where = open_storage(study_file.storage, study_file.name, runs_dir=tmp_path)
-    return prepare_study(study_file, storage, where)
 
 
 def test_first_preparation_records_the_study_and_enqueues_baselines(study_file, tmp_path):

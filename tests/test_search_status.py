@@ -2,65 +2,53 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import optuna
 import pytest
 from optuna.trial import TrialState
 
 from actsearch.errors import ConfigError
-from actsearch.search import load_study_file, open_storage, prepare_study, recover_interrupted, study_status
+from actsearch.search import recover_interrupted, study_status
 from actsearch.search.resume import enqueue_retry
-from actsearch.search.status import describe_config
+from search_fixtures import ask_with_config, load_yaml_study, prepare
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 @pytest.fixture
 def study_file(tmp_path):
-    path = tmp_path / "status.yaml"
-    path.write_text(
-        textwrap.dedent(
-            """\
-            name: status
-            task: {dataset: digits, network: smallcnn, epochs: 2}
-            space:
-              families: {relu: {}, silu: {}}
-              placement: per_stage
-              train: {lr: {low: 0.01, high: 0.3, log: true}}
-            sampler: {name: random}
-            budget: {trials: 8}
-            baselines: [{family: relu, train: {lr: 0.1}}]
-            """
-        )
+    return load_yaml_study(
+        tmp_path,
+        "status",
+        """\
+        task: {dataset: digits, network: smallcnn, epochs: 2}
+        space:
+          families: {relu: {}, silu: {}}
+          placement: per_stage
+          train: {lr: {low: 0.01, high: 0.3, log: true}}
+        sampler: {name: random}
+        budget: {trials: 8}
+        baselines: [{family: relu, train: {lr: 0.1}}]
+        """,
     )
-    return load_study_file(path)
-
-
-def ask(study, study_file):
-    trial = study.ask()
-    config = study_file.space.suggest(trial)
-    trial.set_user_attr("config", config.to_dict())
-    return trial
 
 
 def test_status_reports_counts_best_running_and_failures(tmp_path, study_file):
-    storage, where = open_storage(None, "status", runs_dir=tmp_path)
-    study, _ = prepare_study(study_file, storage, where)
-    study.tell(ask(study, study_file), 0.75)  # the baseline
-    study.tell(ask(study, study_file), 0.5)
-    diverged = ask(study, study_file)
+    study, _ = prepare(study_file, tmp_path)
+    where = str(tmp_path / "runs" / "status" / "journal.log")
+    study.tell(ask_with_config(study, study_file), 0.75)  # the baseline
+    study.tell(ask_with_config(study, study_file), 0.5)
+    diverged = ask_with_config(study, study_file)
     diverged.set_user_attr("fail_reason", "diverged: loss became nan at epoch 2")
     study.tell(diverged, state=TrialState.FAIL)
-    died = ask(study, study_file)
+    died = ask_with_config(study, study_file)
     died.set_user_attr("fail_reason", "worker died: the actor died unexpectedly")
     enqueue_retry(study, study.tell(died, state=TrialState.FAIL))
-    retry = ask(study, study_file)  # still running
+    retry = ask_with_config(study, study_file)  # still running
 
     text = study_status(study_file, runs_dir=tmp_path)
     assert f"study status ({where})" in text
     assert "finished: 2/8; complete 2, pruned 0, fail 2, running 1, waiting 0" in text
-    baseline = "stem: relu, stage1: relu, stage2: relu, stage3: relu; lr=0.1"
+    baseline = "stem: relu; stage1: relu; stage2: relu; stage3: relu; train: lr=0.1"
     assert f"  0: #0 val_accuracy=0.75 [baseline relu]: {baseline}" in text
     assert "  1: #1 val_accuracy=0.5" in text
     assert f"  #{retry.number}: " in text and f"(attempt 2, retry of #{died.number})" in text
@@ -76,14 +64,3 @@ def test_status_reports_counts_best_running_and_failures(tmp_path, study_file):
 def test_status_of_a_study_never_run_says_so(tmp_path, study_file):
     with pytest.raises(ConfigError, match="no study journal at .*runs/status/journal.log; run the study first"):
         study_status(study_file, runs_dir=tmp_path)
-
-
-def test_describe_config_is_one_line():
-    config = {
-        "plan": {
-            "default": {"family": "layeract", "params": {"alpha": 1e-5, "gate": "sigmoid"}},
-            "rules": [{"pattern": "stage3", "spec": {"family": "silu", "params": {}}}],
-        },
-        "train": {"lr": 0.123456, "optimizer": "sgd"},
-    }
-    assert describe_config(config) == "layeract(alpha=1e-05, gate=sigmoid), stage3: silu; lr=0.1235 optimizer=sgd"

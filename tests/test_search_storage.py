@@ -51,13 +51,18 @@ def test_reading_a_study_that_was_never_run_is_a_config_error(tmp_path):
         open_storage(None, "ghost", runs_dir=tmp_path, create=False)
 
 
-def test_torn_last_journal_line_is_dropped(tmp_path):
+def test_only_the_driver_repairs_a_torn_last_journal_line(tmp_path):
     storage, where = open_storage(None, "torn", runs_dir=tmp_path)
     study = optuna.create_study(storage=storage, study_name="torn")
     study.tell(study.ask(), 1.0)
     with open(where, "ab") as journal:
-        journal.write(b'{"op_code": 5, "worker_id": "half-writ')  # a driver killed mid-write
-    storage, _ = open_storage(None, "torn", runs_dir=tmp_path)
+        journal.write(b'{"op_code": 5, "worker_id": "half-writ')  # a driver killed mid-write, or still writing
+    written = open(where, "rb").read()
+    for create in (True, False):  # readers (status, report, export) see the finished lines, touch nothing
+        reader, _ = open_storage(None, "torn", runs_dir=tmp_path, create=create)
+        assert [t.value for t in optuna.load_study(study_name="torn", storage=reader).trials] == [1.0]
+    assert open(where, "rb").read() == written
+    storage, _ = open_storage(None, "torn", runs_dir=tmp_path, repair=True)
     study = optuna.load_study(study_name="torn", storage=storage)
     study.tell(study.ask(), 2.0)
     storage, _ = open_storage(None, "torn", runs_dir=tmp_path)

@@ -42,7 +42,7 @@ def test_corrupted_accuracy_is_printed_per_category_and_severity(monkeypatch):
         return {"mean": 0.5, "per_category": {"noise": 0.4, "blur": 0.6}, "per_severity": {"1": 0.7, "5": 0.3},
                 "per_corruption": {}}
 
-    monkeypatch.setattr("actsearch.trainers.loop.corrupted_evaluation", fake_corrupted_evaluation)
+    monkeypatch.setattr("actsearch.trainers.loop.evaluate_corrupted", fake_corrupted_evaluation)
     task = Task(dataset="digits", network="smallcnn", epochs=1, device="cpu", corruptions=["gaussian_noise"],
                 severities=[1, 5], corruption_images=100)
     stream = io.StringIO()

@@ -183,3 +183,22 @@ def test_torchvision_dataset_is_read_from_its_files_and_cached(tmp_path):
     for path in raw.iterdir():
         path.unlink()
     assert torch.equal(load_data(task, "cpu").train_images, data.train_images)  # served from the cache
+
+
+def test_failed_download_says_the_download_failed(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    def no_network(*args, **kwargs):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")  # what MNIST raises after its mirrors
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", no_network)
+    with pytest.raises(DatasetNotFoundError, match=r"downloading dataset 'mnist' into .* failed .*by hand"):
+        load_data(Task(dataset="mnist", data_root=str(tmp_path), download=True), "cpu")
+
+
+def test_unreadable_image_file_is_named(tmp_path):
+    _write_image_folder(tmp_path, per_class=2)
+    broken = tmp_path / "train" / "dog" / "broken.png"
+    broken.write_bytes(b"not an image")
+    with pytest.raises(ConfigError, match=r"cannot decode image .*broken\.png"):
+        load_data(Task(dataset="imagefolder", data_root=str(tmp_path), val_fraction=0.34), "cpu")

@@ -159,16 +159,16 @@ def test_weight_decay_skips_batchnorm_parameters(digits, monkeypatch):
 
 
 def test_corrupted_accuracy_uses_the_first_validation_images(digits, monkeypatch):
-    import actsearch.trainers.evaluate as evaluate_module
+    import actsearch.trainers.loop as loop_module
 
     seen = {}
-    real = evaluate_module.evaluate_corrupted
+    real = loop_module.evaluate_corrupted
 
     def spy(model, images, labels, **kwargs):
         seen.update(images=images, labels=labels, **kwargs)
         return real(model, images, labels, **kwargs)
 
-    monkeypatch.setattr(evaluate_module, "evaluate_corrupted", spy)
+    monkeypatch.setattr(loop_module, "evaluate_corrupted", spy)
     task = Task(dataset="digits", network="smallcnn", epochs=1, device="cpu",
                 corruptions=["gaussian_noise", "contrast"], severities=(1, 5), corruption_images=40)
     result = run_trial(task, "relu", data=digits)
@@ -177,6 +177,13 @@ def test_corrupted_accuracy_uses_the_first_validation_images(digits, monkeypatch
     assert result.corrupted_accuracy == result.corrupted["mean"]
     assert set(result.corrupted["per_corruption"]) == {"gaussian_noise", "contrast"}
     assert set(result.corrupted["per_severity"]) == {"1", "5"}
+
+
+def test_reflect_padding_wider_than_the_image_is_a_config_error(digits):
+    from actsearch.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"crop_padding = 8 must be smaller than the image side \(8 px\)"):
+        run_trial(TASK, "relu", {"crop_padding": 8}, data=digits)
 
 
 def test_unknown_corruption_fails_before_training():

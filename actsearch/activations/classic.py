@@ -20,13 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-_aten = torch.ops.aten
-
 from actsearch.activations import _channels
 from actsearch.activations._checks import check_bool, check_channels, check_choice, check_number
 from actsearch.activations.registry import register_activation
 
 __all__ = ["ELU", "GELU", "HardSiLU", "LeakyReLU", "Mish", "PReLU", "ReLU", "SELU", "SiLU"]
+
+_aten = torch.ops.aten
 
 
 @register_activation("relu")

@@ -100,7 +100,7 @@ def run_study(
         raise ConfigError(f"number of trials must be at least 1, got {target}")
     run_dir = run_directory(study_file.name, runs_dir)
     with _optuna_verbosity(verbose), DriverLock(run_dir):
-        storage, where = open_storage(study_file.storage, study_file.name, runs_dir=runs_dir)
+        storage, where = open_storage(study_file.storage, study_file.name, runs_dir=runs_dir, repair=True)
         study, recovered = prepare_study(study_file, storage, where)
         search = _Search(study, study_file, target=target, run_dir=run_dir, storage=where, recovered=recovered)
         if search.finished >= target:

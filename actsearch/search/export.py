@@ -41,7 +41,7 @@ from actsearch.search.trial_log import write_text_atomic
 from actsearch.spaces import TrialConfig
 from actsearch.trainers import Task
 
-__all__ = ["EXPORT_FORMAT", "ExportedConfig", "export_best", "load_config", "pick_trial"]
+__all__ = ["EXPORT_FORMAT", "ExportedConfig", "export_best", "load_config", "pick_trial", "ranked_candidates"]
 
 EXPORT_FORMAT = "actsearch-config/1"
 _SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from optuna.storages import BaseStorage, JournalStorage
-from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+from optuna.storages.journal import JournalFileBackend
 
 from actsearch.errors import ConfigError
 
@@ -53,5 +53,5 @@ def dashboard_storage(storage: str | Path | BaseStorage) -> BaseStorage | str:
         raise ConfigError(
             f"storage '{text}' is neither a storage URL (e.g. sqlite:///runs/study.db) nor an existing journal file"
         )
-    # The open() lock works on any file system (the default symlink lock needs symlinks), like the driver's.
-    return JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+    # Optuna's default lock, the one the driver takes: a note written from the dashboard waits for it.
+    return JournalStorage(JournalFileBackend(str(path)))

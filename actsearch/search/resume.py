@@ -32,7 +32,16 @@ from actsearch.search.storage import open_storage
 from actsearch.search.studyfile import StudyFile
 from actsearch.spaces import Baseline
 
-__all__ = ["enqueue_baselines", "enqueue_retry", "load_study", "prepare_study", "recover_interrupted"]
+__all__ = [
+    "baseline_name",
+    "enqueue_baselines",
+    "enqueue_retry",
+    "load_study",
+    "prepare_study",
+    "recover_interrupted",
+    "retry_attributes",
+    "study_metadata",
+]
 
 logger = logging.getLogger(__name__)
 

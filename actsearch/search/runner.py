@@ -23,7 +23,7 @@ from actsearch.spaces import TrialConfig
 from actsearch.trainers import Task, load_data, run_trial
 from actsearch.trainers.task import resolve_device
 
-__all__ = ["TrainerRunner", "TrialRunner"]
+__all__ = ["TrainerRunner", "TrialRunner", "result_to_dict"]
 
 EpochCallback = Callable[[int, dict], None]
 

@@ -4,8 +4,12 @@ Counts by state, the best trials with their decoded configurations, the running 
 failures with their reasons. Reads the study only; safe while a driver runs.
 
 Example:
-    >>> describe_config({"plan": {"default": {"family": "relu", "params": {}}, "rules": []}, "train": {"lr": 0.1}})
-    'relu; lr=0.1'
+    >>> from actsearch.search import load_study_file
+    >>> print(study_status(load_study_file("studies/quickstart.yaml")))  # doctest: +SKIP
+    study quickstart (runs/quickstart/journal.log)
+    objectives: val_accuracy (maximize)
+    finished: 12/12; complete 9, pruned 3, fail 0, running 0, waiting 0
+    ...
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ from pathlib import Path
 from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.search.export import ranked_candidates
+from actsearch.search.report_data import describe_config
 from actsearch.search.resume import FINISHED_STATES, load_study
 from actsearch.search.storage import storage_description
 from actsearch.search.studyfile import StudyFile
 
-__all__ = ["describe_config", "study_status"]
+__all__ = ["study_status"]
 
 _STATE_ORDER = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING)
 
@@ -48,7 +53,7 @@ def study_status(study_file: StudyFile, *, runs_dir: str | Path = ".", top: int 
     running = [trial for trial in trials if trial.state == TrialState.RUNNING]
     if running:
         lines.append("running (re-run on resume if no driver is running):")
-        lines += [f"  #{trial.number}: {_config_text(trial)}{_attempt_text(trial)}" for trial in running]
+        lines += [f"  #{trial.number}: {describe_config(trial)}{_attempt_text(trial)}" for trial in running]
     failed = [trial for trial in trials if trial.state == TrialState.FAIL]
     if failed:
         lines.append("failures:")
@@ -62,40 +67,10 @@ def study_status(study_file: StudyFile, *, runs_dir: str | Path = ".", top: int 
 def _trial_line(trial: FrozenTrial, objectives: list[str]) -> str:
     values = ", ".join(f"{name}={value:.4g}" for name, value in zip(objectives, trial.values))
     baseline = f" [baseline {trial.user_attrs['baseline']}]" if "baseline" in trial.user_attrs else ""
-    return f"#{trial.number} {values}{baseline}: {_config_text(trial)}"
-
-
-def _config_text(trial: FrozenTrial) -> str:
-    config = trial.user_attrs.get("config")
-    return describe_config(config) if config else str(trial.params)
+    return f"#{trial.number} {values}{baseline}: {describe_config(trial)}"
 
 
 def _attempt_text(trial: FrozenTrial) -> str:
     if "retry_of" not in trial.user_attrs:
         return ""
     return f" (attempt {trial.user_attrs.get('attempt')}, retry of #{trial.user_attrs['retry_of']})"
-
-
-def describe_config(config: dict) -> str:
-    """A one-line description of a ``TrialConfig.to_dict()``: default activation, rules, training overrides."""
-    plan = config["plan"]
-    parts = []
-    if plan.get("default"):
-        parts.append(_spec_text(plan["default"]))
-    parts += [f"{rule['pattern']}: {_spec_text(rule['spec'])}" for rule in plan.get("rules", ())]
-    text = ", ".join(parts) or "unchanged"
-    train = config.get("train") or {}
-    if train:
-        text += "; " + " ".join(f"{key}={_number(value)}" for key, value in sorted(train.items()))
-    return text
-
-
-def _spec_text(spec: dict) -> str:
-    params = spec.get("params") or {}
-    if not params:
-        return spec["family"]
-    return f"{spec['family']}(" + ", ".join(f"{k}={_number(v)}" for k, v in sorted(params.items())) + ")"
-
-
-def _number(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -43,13 +43,21 @@ def storage_description(url: str | None, study_name: str, runs_dir: str | os.Pat
 
 
 def open_storage(
-    url: str | None, study_name: str, *, runs_dir: str | os.PathLike = ".", create: bool = True
+    url: str | None,
+    study_name: str,
+    *,
+    runs_dir: str | os.PathLike = ".",
+    create: bool = True,
+    repair: bool = False,
 ) -> tuple[BaseStorage, str]:
     """Open the study's storage; returns it with a printable description.
 
     ``url`` None means the default journal file; a path ending in .log/.journal/.jsonl is a journal
     file too; anything with ``://`` is an Optuna storage URL (``sqlite:///runs.db``,
     ``postgresql://user:pass@host/db``, ...). ``create=False`` refuses to create a missing journal file.
+    ``repair=True`` cuts a journal's last line left half-written by a killed driver; only the driver
+    holding the study's :class:`DriverLock` may ask for it: for anyone else that line may be one a live
+    driver is still writing (readers skip an unfinished last line on their own).
     Raises ConfigError when the storage cannot be opened.
     """
     description = storage_description(url, study_name, runs_dir)
@@ -60,7 +68,7 @@ def open_storage(
                 f"no study journal at {path}; run the study first (`actsearch run STUDY_FILE`) "
                 "or set `storage:` in the study file to where it was written"
             )
-        return _open_journal(path), description
+        return _open_journal(path, repair=repair), description
     if "://" not in url:
         raise ConfigError(
             f"storage {url!r} is neither an Optuna storage URL (e.g. 'sqlite:///runs.db', "
@@ -76,10 +84,11 @@ def open_storage(
         ) from None
 
 
-def _open_journal(path: Path) -> JournalStorage:
+def _open_journal(path: Path, *, repair: bool) -> JournalStorage:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _drop_torn_tail(path)
+        if repair:
+            _drop_torn_tail(path)
         # Optuna's default lock, so that other tools writing to the file (optuna-dashboard) exclude us.
         return JournalStorage(JournalFileBackend(str(path)))
     except OSError as error:
@@ -89,7 +98,7 @@ def _open_journal(path: Path) -> JournalStorage:
 
 
 def _drop_torn_tail(path: Path) -> None:
-    """Cut a last line left half-written by a killed driver, so new entries start on a fresh line."""
+    """Cut a last line left half-written by a killed driver, so the next entry starts on a fresh line."""
     if not path.exists() or path.stat().st_size == 0:
         return
     with open(path, "rb+") as journal:

@@ -33,7 +33,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import optuna
 import torch
@@ -260,13 +260,12 @@ def _check_options(kind: str, name: str, cls: type, options: Mapping[str, Any]) 
             raise ValueError(f"option {option} must be {names}; got {value!r}")
 
 
-class SamplerConfig(_Section):
-    """The ``sampler`` section: ``name`` in :data:`SAMPLERS` (or the name alone) and constructor ``options``.
+class _Choice(_Section):
+    """A section naming one entry of ``choices`` (or the name alone) with its constructor ``options``."""
 
-    TPE starts from :data:`TPE_DEFAULTS`; the options given override them.
-    """
-
-    name: str = "tpe"
+    kind: ClassVar[str]
+    choices: ClassVar[Mapping[str, type]]
+    name: str
     options: dict[str, Any] = {}
 
     @model_validator(mode="before")
@@ -275,10 +274,27 @@ class SamplerConfig(_Section):
         return {"name": data} if isinstance(data, str) else data
 
     @model_validator(mode="after")
-    def _valid(self) -> SamplerConfig:
-        if self.name not in SAMPLERS:
-            raise ValueError(unknown_name("sampler", self.name, SAMPLERS))
-        _check_options("sampler", self.name, SAMPLERS[self.name], self.options)
+    def _valid(self) -> _Choice:
+        if self.name not in self.choices:
+            raise ValueError(unknown_name(self.kind, self.name, self.choices))
+        _check_options(self.kind, self.name, self.choices[self.name], self.options)
+        return self
+
+
+class SamplerConfig(_Choice):
+    """The ``sampler`` section: ``name`` in :data:`SAMPLERS` (or the name alone) and constructor ``options``.
+
+    TPE starts from :data:`TPE_DEFAULTS`; the options given override them.
+    """
+
+    kind: ClassVar[str] = "sampler"
+    choices: ClassVar[Mapping[str, type]] = SAMPLERS
+    name: str = "tpe"
+
+    @model_validator(mode="after")
+    def _builds(self) -> SamplerConfig:
+        if not self.missing_packages():  # reported with its install line by the study checks
+            self.build()  # the sampler checks its options' values itself
         return self
 
     def missing_packages(self) -> list[str]:
@@ -293,23 +309,16 @@ class SamplerConfig(_Section):
             return SAMPLERS[self.name](seed=seed, **options)
 
 
-class PrunerConfig(_Section):
+class PrunerConfig(_Choice):
     """The ``pruner`` section: ``name`` in :data:`PRUNERS` (or the name alone) and constructor ``options``."""
 
+    kind: ClassVar[str] = "pruner"
+    choices: ClassVar[Mapping[str, type]] = PRUNERS
     name: str = "median"
-    options: dict[str, Any] = {}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, data: Any) -> Any:
-        return {"name": data} if isinstance(data, str) else data
 
     @model_validator(mode="after")
-    def _valid(self) -> PrunerConfig:
-        if self.name not in PRUNERS:
-            raise ValueError(unknown_name("pruner", self.name, PRUNERS))
-        _check_options("pruner", self.name, PRUNERS[self.name], self.options)
-        self.build()
+    def _builds(self) -> PrunerConfig:
+        self.build()  # the pruner checks its options' values itself
         return self
 
     def build(self) -> optuna.pruners.BasePruner:

@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial
 
 from actsearch.search.worker import TrialOutcome
 
-__all__ = ["trial_record", "write_json_atomic", "write_trial_log"]
+__all__ = ["trial_record", "write_json_atomic", "write_text_atomic", "write_trial_log"]
 
 
 def write_json_atomic(path: Path, content: object) -> Path:

@@ -95,11 +95,18 @@ class FamilySpace:
         reverse: both are compared by their effective parameters. Raises :class:`SearchSpaceError` when
         no family of the space can express the baseline.
         """
+        known = list_activations(include_aliases=True)
+        if family not in known:
+            raise SearchSpaceError([("family", unknown_name("activation family", family, known))])
+        defaults = activation_parameters(family)
+        unknown = [(str(name), _unknown_parameter(family, name, defaults)) for name in params if name not in defaults]
+        if unknown:
+            raise SearchSpaceError(unknown)
         try:
             target = ActivationSpec(family, params).family
-            wanted = {**activation_parameters(family), **params}
         except ConfigError as error:
-            raise SearchSpaceError([("family", str(error))]) from None
+            raise SearchSpaceError([("", str(error))]) from None
+        wanted = {**defaults, **params}
         mismatches: list[tuple[str, str]] = []
         for key, space in self.families.items():
             if ActivationSpec(key).family != target:
@@ -129,8 +136,8 @@ def _parse_family(family: str, entry: Mapping, problems: Problems) -> dict[str, 
     for name, value in entry.items():
         path = join_path(family, str(name))
         if name not in defaults:
-            problems.add(path, unknown_name(f"parameter of {family}", name, defaults) if defaults
-                         else f"{family} has no parameters; write `{family}: {{}}`")
+            hint = "" if defaults else f"; write `{family}: {{}}`"
+            problems.add(path, _unknown_parameter(family, name, defaults) + hint)
             continue
         try:
             params[name] = parse_parameter(value, default=defaults[name])
@@ -144,6 +151,12 @@ def _parse_family(family: str, entry: Mapping, problems: Problems) -> dict[str, 
                 problems.add(join_path(family, name), str(error))
                 break
     return params
+
+
+def _unknown_parameter(family: str, name: object, defaults: Mapping[str, Any]) -> str:
+    if not defaults:
+        return f"{family} has no parameters"
+    return unknown_name(f"parameter of {family}", name, defaults)
 
 
 def _corner_values(params: Mapping[str, Parameter]) -> dict[str, list[Any]]:

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from actsearch.errors import ConfigError
 from actsearch.spaces.errors import Problems, SearchSpaceError, unknown_name
 
-__all__ = ["Categorical", "Fixed", "FloatRange", "IntRange", "Parameter", "parse_parameter"]
+__all__ = ["Categorical", "Fixed", "FloatRange", "IntRange", "Parameter", "matches_type", "parse_parameter"]
 
 RANGE_KEYS = ("low", "high", "log", "step")
 CATEGORICAL_KEYS = ("choices",)

@@ -42,14 +42,15 @@ from __future__ import annotations
 import difflib
 import functools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import torch
 import torch.nn.functional as F
 
 from actsearch.errors import ConfigError
 
-__all__ = ["CORRUPTIONS", "CORRUPTION_CATEGORIES", "SEVERITIES", "Corruption", "corrupt", "resolve_corruptions"]
+__all__ = ["CORRUPTIONS", "CORRUPTION_CATEGORIES", "SEVERITIES", "Corruption", "corrupt", "expand_names",
+           "resolve_corruptions"]
 
 SEVERITIES = (1, 2, 3, 4, 5)
 
@@ -88,22 +89,28 @@ def resolve_corruptions(spec: str | Iterable[str] | None) -> list[str]:
     """
     if spec is None:
         return []
-    items = [spec] if isinstance(spec, str) else list(spec)
-    names: list[str] = []
+    return expand_names(spec, CORRUPTIONS, CORRUPTION_CATEGORIES, _unknown_message)
+
+
+def expand_names(spec: str | Iterable[str], names: Iterable[str], categories: Mapping[str, Iterable[str]],
+                 unknown: Callable[[object], str]) -> list[str]:
+    """Expand a name, a category, ``"all"`` or a list of them into ``names`` entries, first occurrence first;
+    anything else raises :class:`~actsearch.errors.ConfigError` with the message ``unknown(item)``."""
+    items = list(spec) if isinstance(spec, Iterable) and not isinstance(spec, str) else [spec]
+    names = list(names)
+    result: list[str] = []
     for item in items:
-        if not isinstance(item, str):
-            raise ConfigError(f"corruption names must be strings, got {item!r}; {_allowed_text()}")
-        key = item.strip().lower()
+        key = item.strip().lower() if isinstance(item, str) else None
         if key == "all":
-            expanded = list(CORRUPTIONS)
-        elif key in CORRUPTION_CATEGORIES:
-            expanded = list(CORRUPTION_CATEGORIES[key])
-        elif key in CORRUPTIONS:
+            expanded = names
+        elif key in categories:
+            expanded = list(categories[key])
+        elif key in names:
             expanded = [key]
         else:
-            raise ConfigError(_unknown_message(item))
-        names.extend(name for name in expanded if name not in names)
-    return names
+            raise ConfigError(unknown(item))
+        result.extend(name for name in expanded if name not in result)
+    return result
 
 
 def _allowed_text() -> str:

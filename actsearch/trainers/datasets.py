@@ -30,6 +30,7 @@ from urllib.error import URLError
 import numpy as np
 import torch
 
+from actsearch.errors import ConfigError
 from actsearch.trainers.errors import DatasetNotFoundError
 from actsearch.trainers.splits import stratified_order
 
@@ -72,14 +73,20 @@ class DatasetSource:
 
 
 def decode_image(path: str, size: tuple[int, int]) -> np.ndarray:
-    """One image file as a (H, W, 3) uint8 array of ``size`` = (width, height); PIL resizes with antialiasing."""
+    """One image file as a (H, W, 3) uint8 array of ``size`` = (width, height); PIL resizes with antialiasing.
+
+    Raises :class:`~actsearch.errors.ConfigError` naming a file PIL cannot read."""
     from PIL import Image
 
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        if image.size != size:
-            image = image.resize(size, Image.BILINEAR)
-        return np.asarray(image, dtype=np.uint8)
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            if image.size != size:
+                image = image.resize(size, Image.BILINEAR)
+            return np.asarray(image, dtype=np.uint8)
+    except OSError as exc:  # PIL's UnidentifiedImageError and truncated files are OSErrors
+        raise ConfigError(f"cannot decode image {path} ({exc}); remove or replace it (imagefolder datasets need "
+                          "image files PIL can read)") from exc
 
 
 def _torchvision_source(name: str, class_name: str, files: tuple[str, ...], flip: bool) -> DatasetSource:
@@ -93,16 +100,17 @@ def _torchvision_source(name: str, class_name: str, files: tuple[str, ...], flip
             splits = ({"train": True}, {"train": False})
         try:
             train, test = (cls(str(root), download=download, **split) for split in splits)
-        except (URLError, OSError) as exc:
+        except (URLError, OSError, RuntimeError) as exc:
+            if not download:
+                raise DatasetNotFoundError(
+                    f"dataset {name!r} not found in {root} (looked for {', '.join(str(root / f) for f in files)}); "
+                    f"{_HOW_TO_DOWNLOAD}"
+                ) from exc
+            # torchvision reports a failed download as URLError, OSError or (MNIST, after its mirrors) RuntimeError
             raise DatasetNotFoundError(
                 f"downloading dataset {name!r} into {root} failed ({exc}); without network access, copy the "
                 f"files ({', '.join(files)}) into {root} by hand, or point data_root (or $ACTSEARCH_DATA) at a folder "
                 "that has them"
-            ) from exc
-        except RuntimeError as exc:
-            raise DatasetNotFoundError(
-                f"dataset {name!r} not found in {root} (looked for {', '.join(str(root / f) for f in files)}); "
-                f"{_HOW_TO_DOWNLOAD}"
             ) from exc
         images = [_to_nchw(split.data) for split in (train, test)]
         labels = [torch.as_tensor(np.asarray(split.labels if class_name == "SVHN" else split.targets), dtype=torch.long)

@@ -1,4 +1,4 @@
-"""Evaluation of a trained network: clean accuracy, per-image latency, corrupted accuracy.
+"""Evaluation of a trained network: clean accuracy and per-image latency.
 
 Images stay uint8 on the device until :class:`Preprocess` turns a batch into normalized floats.
 
@@ -23,9 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from actsearch.trainers.robustness import evaluate_corrupted
-
-__all__ = ["Preprocess", "corrupted_evaluation", "evaluate", "measure_latency", "synchronize"]
+__all__ = ["Preprocess", "evaluate", "measure_latency", "synchronize"]
 
 
 class Preprocess:
@@ -88,14 +86,6 @@ def measure_latency(model: nn.Module, images: torch.Tensor, preprocess: Preproce
     finally:
         model.train(was_training)
     return 1000 * min(timings[1:]) / max(len(images), 1)
-
-
-def corrupted_evaluation(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, mean: torch.Tensor,
-                         std: torch.Tensor, corruptions, severities, seed: int, batch_size: int) -> dict:
-    """Accuracy under corruptions; the one place trials call
-    :func:`~actsearch.trainers.robustness.evaluate_corrupted`."""
-    return evaluate_corrupted(model, images, labels, mean=mean, std=std, corruptions=corruptions,
-                              severities=severities, seed=seed, batch_size=batch_size)
 
 
 def synchronize(device: torch.device) -> None:

@@ -57,7 +57,7 @@ _CHOICES = {
     "precision": ("auto", "fp32", "bf16"),
     "checkpoint": ("last", "best"),
 }
-_NON_NEGATIVE = ("momentum", "weight_decay", "gamma", "final_lr_fraction", "warmup_epochs", "cutout")
+_NON_NEGATIVE = ("weight_decay", "gamma", "final_lr_fraction", "warmup_epochs", "cutout")
 
 
 def resolve_hparams(overrides: Mapping[str, object] | None = None) -> dict[str, object]:
@@ -85,6 +85,9 @@ def resolve_hparams(overrides: Mapping[str, object] | None = None) -> dict[str, 
     for key in _NON_NEGATIVE:
         if not _is_number(hparams[key]) or hparams[key] < 0:
             raise ConfigError(f"train.{key} = {hparams[key]!r} must be a number >= 0")
+    if not _is_number(hparams["momentum"]) or not 0 <= hparams["momentum"] < 1:
+        raise ConfigError(f"train.momentum = {hparams['momentum']!r} must be a number in [0, 1) (SGD momentum, "
+                          "AdamW beta1)")
     for key in ("beta2", "onecycle_peak"):
         if not _is_number(hparams[key]) or not 0 < hparams[key] < 1:
             raise ConfigError(f"train.{key} = {hparams[key]!r} must be a number between 0 and 1 (exclusive)")
@@ -94,9 +97,8 @@ def resolve_hparams(overrides: Mapping[str, object] | None = None) -> dict[str, 
     if not isinstance(milestones, (list, tuple)) or not all(_is_number(m) and 0 < m < 1 for m in milestones):
         raise ConfigError(f"train.milestones = {milestones!r} must be a list of fractions of training in (0, 1)")
     hparams["milestones"] = tuple(sorted(milestones))
-    for key in ("nesterov",):
-        if not isinstance(hparams[key], bool):
-            raise ConfigError(f"train.{key} = {hparams[key]!r} must be true or false")
+    if not isinstance(hparams["nesterov"], bool):
+        raise ConfigError(f"train.nesterov = {hparams['nesterov']!r} must be true or false")
     if hparams["flip"] is not None and not isinstance(hparams["flip"], bool):
         raise ConfigError(f"train.flip = {hparams['flip']!r} must be true, false or null (the dataset's default)")
     if hparams["crop_padding"] is not None and not _is_count(hparams["crop_padding"], minimum=0):

@@ -24,16 +24,18 @@ from collections.abc import Callable, Mapping
 import torch
 import torch.nn as nn
 
+from actsearch.errors import ConfigError
 from actsearch.trainers.augment import Augmentation, default_padding
 from actsearch.trainers.batches import epoch_batches, steps_per_epoch
 from actsearch.trainers.corruptions import resolve_corruptions
 from actsearch.trainers.data import DeviceData, load_data
 from actsearch.trainers.errors import DivergenceError, TrialOutOfMemoryError
-from actsearch.trainers.evaluate import Preprocess, corrupted_evaluation, evaluate, measure_latency, synchronize
+from actsearch.trainers.evaluate import Preprocess, evaluate, measure_latency, synchronize
 from actsearch.trainers.hparams import resolve_hparams
 from actsearch.trainers.networks import build_network
 from actsearch.trainers.optim import build_optimizer, build_scheduler
 from actsearch.trainers.result import TrialResult
+from actsearch.trainers.robustness import evaluate_corrupted
 from actsearch.trainers.task import Task, resolve_device
 
 __all__ = ["run_trial"]
@@ -91,8 +93,12 @@ def _train(task: Task, plan, hparams: dict, data: DeviceData, on_epoch: EpochCal
     optimizer = build_optimizer(model, hparams)
     scheduler = build_scheduler(optimizer, hparams, steps * task.epochs, steps)
     criterion = nn.CrossEntropyLoss(label_smoothing=hparams["label_smoothing"])
+    padding = default_padding(data.image_size) if hparams["crop_padding"] is None else hparams["crop_padding"]
+    if hparams["crop_mode"] == "reflect" and padding >= data.image_size:
+        raise ConfigError(f"train.crop_padding = {padding} must be smaller than the image side ({data.image_size} "
+                          "px) for reflect padding; use a smaller crop_padding, crop_mode 'zero', or 0 (no crop)")
     augmentation = Augmentation(
-        padding=default_padding(data.image_size) if hparams["crop_padding"] is None else hparams["crop_padding"],
+        padding=padding,
         mode=hparams["crop_mode"],
         flip=data.flip if hparams["flip"] is None else hparams["flip"],
         cutout=hparams["cutout"],
@@ -143,9 +149,9 @@ def _train(task: Task, plan, hparams: dict, data: DeviceData, on_epoch: EpochCal
     if corruptions is not None:
         images, labels = (data.test_images, data.test_labels) if evaluate_test else (data.val_images, data.val_labels)
         limit = task.corruption_images or len(images)
-        corrupted = corrupted_evaluation(model, images[:limit], labels[:limit], mean=data.mean, std=data.std,
-                                         corruptions=corruptions, severities=task.severities, seed=task.seed,
-                                         batch_size=hparams["eval_batch_size"])
+        corrupted = evaluate_corrupted(model, images[:limit], labels[:limit], mean=data.mean, std=data.std,
+                                       corruptions=corruptions, severities=task.severities, seed=task.seed,
+                                       batch_size=hparams["eval_batch_size"])
     return TrialResult(
         val_accuracy=val_accuracy,
         test_accuracy=test_accuracy,

@@ -28,7 +28,13 @@ from torch import nn
 
 from actsearch.errors import ConfigError
 from actsearch.trainers.cifar_c import CIFAR_C_CATEGORIES, CIFAR_C_CORRUPTIONS, cifar_c_corruptions, load_cifar_c
-from actsearch.trainers.corruptions import CORRUPTION_CATEGORIES, CORRUPTIONS, SEVERITIES, resolve_corruptions
+from actsearch.trainers.corruptions import (
+    CORRUPTION_CATEGORIES,
+    CORRUPTIONS,
+    SEVERITIES,
+    expand_names,
+    resolve_corruptions,
+)
 
 __all__ = ["evaluate_cifar_c", "evaluate_corrupted"]
 
@@ -207,19 +213,6 @@ def _check_batch(images: torch.Tensor, labels: torch.Tensor, batch_size: int) ->
 
 
 def _resolve_cifar_c(spec: str | Iterable[str]) -> list[str]:
-    names: list[str] = []
-    for item in [spec] if isinstance(spec, str) else list(spec):
-        key = item.strip().lower() if isinstance(item, str) else item
-        if key == "all":
-            expanded = list(CIFAR_C_CORRUPTIONS)
-        elif key in CIFAR_C_CATEGORIES:
-            expanded = list(CIFAR_C_CATEGORIES[key])
-        elif key in CIFAR_C_CORRUPTIONS:
-            expanded = [key]
-        else:
-            raise ConfigError(
-                f"unknown CIFAR-C corruption {item!r}; allowed: {', '.join(CIFAR_C_CORRUPTIONS)}; "
-                f"categories: {', '.join(CIFAR_C_CATEGORIES)}; or 'all'"
-            )
-        names.extend(name for name in expanded if name not in names)
-    return names
+    return expand_names(spec, CIFAR_C_CORRUPTIONS, CIFAR_C_CATEGORIES, lambda item: (
+        f"unknown CIFAR-C corruption {item!r}; allowed: {', '.join(CIFAR_C_CORRUPTIONS)}; "
+        f"categories: {', '.join(CIFAR_C_CATEGORIES)}; or 'all'"))

@@ -105,8 +105,8 @@ class Task:
             object.__setattr__(self, "corruptions", tuple(self.corruptions))
         if self.corruptions is not None:
             resolve_corruptions(self.corruptions)  # unknown names fail now, not after training
-        if isinstance(self.severities, int) or not all(s in _SEVERITIES for s in self.severities) \
-                or not self.severities:
+        if not isinstance(self.severities, Sequence) or isinstance(self.severities, str) or not self.severities \
+                or not all(s in _SEVERITIES and not isinstance(s, bool) for s in self.severities):
             raise ConfigError(f"task.severities = {self.severities!r} must be a non-empty list drawn from "
                               "1, 2, 3, 4, 5")
         object.__setattr__(self, "severities", tuple(sorted(set(self.severities))))

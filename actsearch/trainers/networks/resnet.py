@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from actsearch.errors import ConfigError
 from actsearch.trainers.networks.registry import register_network
 
 __all__ = ["BasicBlock", "OptionAShortcut", "cifar_resnet"]
@@ -96,8 +97,9 @@ class CifarResNet(nn.Module):
 
 def cifar_resnet(depth: int, num_classes: int = 10, in_channels: int = 3, width: float = 1.0) -> nn.Module:
     """ResNet-``depth`` for small images; ``depth`` = 6n + 2 (20, 32, 44, 56, 110)."""
-    if (depth - 2) % 6:
-        raise ValueError(f"CIFAR ResNet depth must be 6n+2, got {depth}")
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+        raise ConfigError(f"CIFAR ResNet depth {depth!r} is not allowed; allowed: 6n + 2 for n >= 1 (8, 14, 20, 32, "
+                          "44, 56, 110, ...)")
     return CifarResNet((depth - 2) // 6, num_classes, in_channels, width)
 
 

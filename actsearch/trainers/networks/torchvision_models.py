@@ -20,11 +20,11 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from actsearch.activations import is_activation_module
 from actsearch.errors import ConfigError
 
 __all__ = ["build_torchvision", "torchvision_stages"]
 
-_ACTIVATION_TYPES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.SiLU, nn.Hardswish, nn.GELU, nn.Mish)
 _NO_AUX_LOGITS = ("googlenet", "inception_v3")
 
 
@@ -49,13 +49,13 @@ def torchvision_stages(name: str) -> list[str]:
     prefix, module = "", model
     while True:
         holders = [(child_name, child) for child_name, child in module.named_children() if _has_activation(child)]
-        if len(holders) != 1 or isinstance(holders[0][1], _ACTIVATION_TYPES):
+        if len(holders) != 1 or is_activation_module(holders[0][1]):
             return [prefix + child_name for child_name, _ in holders]
         prefix, module = f"{prefix}{holders[0][0]}.", holders[0][1]
 
 
 def _has_activation(module: nn.Module) -> bool:
-    return any(isinstance(m, _ACTIVATION_TYPES) for m in module.modules())
+    return any(is_activation_module(m) for m in module.modules())
 
 
 def _adapt_first_conv(model: nn.Module, in_channels: int) -> None:
