@@ -43,6 +43,26 @@ def _add_study_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _verbosity_options(parser: argparse.ArgumentParser, default) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true", default=default, help="print only errors and the final summary")
+    group.add_argument("-v", "--verbose", action="store_true", default=default, help="print debug logs (Ray's too)")
+
+
+def _command(commands, name: str, summary: str, examples: list[str], description: str | None = None):
+    """A subcommand whose help says what it does, with examples; -q/-v work after the command name too."""
+    parser = commands.add_parser(
+        name,
+        help=summary,
+        description=description or f"{summary[0].upper()}{summary[1:]}.",
+        epilog="example" + ("s" if len(examples) > 1 else "") + ":\n" + "\n".join(f"  {line}" for line in examples),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    # SUPPRESS keeps a -q given before the command name from being reset by the subcommand's default.
+    _verbosity_options(parser, argparse.SUPPRESS)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="actsearch",
@@ -51,22 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"actsearch {__version__}")
-    verbosity = parser.add_mutually_exclusive_group()
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="print only errors and the final summary")
-    verbosity.add_argument("-v", "--verbose", action="store_true", help="print debug logs (Ray and trial logs too)")
+    _verbosity_options(parser, False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     for name, summary in (
         ("run", "run a search, or continue it up to the requested number of finished trials"),
         ("resume", "continue a stopped search (the same as run)"),
     ):
-        command = commands.add_parser(
-            name,
-            help=summary,
-            description=f"{summary[0].upper()}{summary[1:]}.",
-            epilog=f"example:\n  actsearch {name} studies/quickstart.yaml --trials 20",
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
+        command = _command(commands, name, summary, [f"actsearch {name} studies/quickstart.yaml --trials 20"])
         _add_study_argument(command)
         command.add_argument("--trials", type=int, metavar="N", help="finished trials wanted (overrides budget.trials)")
         command.add_argument("--workers", type=int, metavar="N", help="parallel trials (overrides execution.workers)")
@@ -74,22 +86,24 @@ def build_parser() -> argparse.ArgumentParser:
             "--ray-address", metavar="ADDR", help="join a running Ray cluster (e.g. 10.0.0.1:6379) instead of starting one"
         )
 
-    command = commands.add_parser(
+    command = _command(
+        commands,
         "status",
-        help="show trial counts, best trials, running trials and failures",
-        description="Show trial counts by state, the best trials, the running ones and failures with reasons.",
-        epilog="example:\n  actsearch status studies/quickstart.yaml",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "show trial counts, best trials, running trials and failures",
+        ["actsearch status studies/quickstart.yaml"],
+        "Show trial counts by state, the best trials, the running ones and failures with reasons.",
     )
     _add_study_argument(command)
 
-    command = commands.add_parser(
+    command = _command(
+        commands,
         "export",
-        help="write the best configuration (or the Pareto set) to JSON or YAML",
-        description="Write the best trial's placement plan, training config, objective values and provenance.",
-        epilog="examples:\n  actsearch export studies/quickstart.yaml -o best.json\n"
-        "  actsearch export studies/cifar10-robust.yaml -o best.yaml --pick best:corrupted_accuracy",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "write the best configuration (or the Pareto set) to JSON or YAML",
+        [
+            "actsearch export studies/quickstart.yaml -o best.json",
+            "actsearch export studies/cifar10-robust.yaml -o best.yaml --pick best:corrupted_accuracy",
+        ],
+        "Write the best trial's placement plan, training config, objective values and provenance.",
     )
     _add_study_argument(command)
     command.add_argument("-o", "--output", required=True, metavar="PATH", help="output file, .json or .yaml")
@@ -100,14 +114,16 @@ def build_parser() -> argparse.ArgumentParser:
         "or an index into the ranked list that status shows (default: knee)",
     )
 
-    command = commands.add_parser(
+    command = _command(
+        commands,
         "train",
-        help="train one configuration at full fidelity and print clean and corrupted accuracy",
-        description="Train one configuration (an exported file or a single activation) on a task and evaluate it "
+        "train one configuration at full fidelity and print clean and corrupted accuracy",
+        [
+            "actsearch train --config best.json",
+            "actsearch train --activation la_silu --dataset digits --network smallcnn --epochs 5 --json",
+        ],
+        "Train one configuration (an exported file or a single activation) on a task and evaluate it "
         "on the validation and test sets, clean and corrupted.",
-        epilog="examples:\n  actsearch train --config best.json\n"
-        "  actsearch train --activation la_silu --dataset digits --network smallcnn --epochs 5 --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     source = command.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", metavar="PATH", help="an exported configuration (actsearch export)")
@@ -119,46 +135,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     command.add_argument("--study", metavar="FILE", help="take the task from this study file")
     command.add_argument("--dataset", help="dataset name (default: the config's task, else digits)")
-    command.add_argument("--data-root", metavar="DIR", help="where datasets live (default: $ACTSEARCH_DATA or ~/.cache/actsearch/data)")
+    command.add_argument(
+        "--data-root", metavar="DIR", help="where datasets live (default: $ACTSEARCH_DATA or ~/.cache/actsearch/data)"
+    )
     command.add_argument("--download", action="store_true", help="download the dataset through torchvision if missing")
-    command.add_argument("--network", help="proxy network (resnet20, resnet32, resnet44, smallcnn, or a torchvision model)")
+    command.add_argument("--network", help="proxy network (resnet20, resnet32, resnet44, smallcnn, or tv:<torchvision model>)")
+    command.add_argument("--width", type=float, help="channel width multiplier")
     command.add_argument("--epochs", type=int)
     command.add_argument("--batch-size", type=int)
     command.add_argument("--image-size", type=int)
+    command.add_argument("--train-subset", type=float, help="images (>= 1) or fraction (< 1) of the training split")
     command.add_argument("--seed", type=int)
     command.add_argument("--device", help="auto, cpu, cuda, cuda:1, ...")
     command.add_argument(
         "--corruptions", help="corrupted evaluation: 'all', a category (noise, blur, ...) or a comma-separated list"
     )
-    command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="training hyperparameter, e.g. --set lr=0.05")
+    command.add_argument(
+        "--corruption-images", type=int, metavar="N", help="test images used for the corrupted evaluation (default 1000)"
+    )
+    command.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="training hyperparameter, e.g. --set lr=0.05"
+    )
     command.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    command = commands.add_parser(
+    command = _command(
+        commands,
         "validate",
-        help="check a study file and print OK or every error",
-        description="Check a study file without running anything; exit 2 on errors.",
-        epilog="example:\n  actsearch validate studies/cifar10-robust.yaml",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "check a study file and print OK or every error",
+        ["actsearch validate studies/cifar10-robust.yaml"],
+        "Check a study file without running anything; exit 2 on errors.",
     )
     command.add_argument("study", metavar="FILE")
 
-    command = commands.add_parser(
+    command = _command(
+        commands,
         "report",
-        help="write report.html, PNG figures and summary.json from the study's storage",
-        description="Write an offline HTML report, PNG figures and summary.json from the study's storage (no rerun).",
-        epilog="example:\n  actsearch report studies/quickstart.yaml -o report/",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "write report.html, PNG figures and summary.json from the study's storage",
+        ["actsearch report studies/quickstart.yaml -o report/"],
+        "Write an offline HTML report, PNG figures and summary.json from the study's storage (no rerun).",
     )
     _add_study_argument(command)
     command.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     command.add_argument("--top", type=int, default=10, metavar="N", help="top trials in the table and breakdown")
 
-    command = commands.add_parser(
+    command = _command(
+        commands,
         "dashboard",
-        help="open the study in optuna-dashboard (pip install 'actsearch[dashboard]')",
-        description="Start optuna-dashboard on the study's storage.",
-        epilog="example:\n  actsearch dashboard studies/quickstart.yaml --port 8080",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "open the study in optuna-dashboard (pip install 'actsearch[dashboard]')",
+        ["actsearch dashboard studies/quickstart.yaml --port 8080"],
+        "Start optuna-dashboard on the study's storage.",
     )
     _add_study_argument(command)
     command.add_argument("--host", default="127.0.0.1")
@@ -222,6 +247,10 @@ def _parse_assignments(assignments: list[str]) -> dict:
     return values
 
 
+def _subset(value: float | None) -> int | float | None:
+    return int(value) if value is not None and value >= 1 else value
+
+
 def _train(args: argparse.Namespace) -> int:
     from actsearch.activations import ActivationSpec, PlacementPlan
     from actsearch.search import load_config
@@ -249,6 +278,9 @@ def _train(args: argparse.Namespace) -> int:
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "image_size": args.image_size,
+        "width": args.width,
+        "train_subset": _subset(args.train_subset),
+        "corruption_images": args.corruption_images,
         "seed": args.seed,
         "device": args.device,
         "corruptions": args.corruptions.split(",") if args.corruptions and "," in args.corruptions else args.corruptions,
