@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         [
             "actsearch train --config best.json",
             "actsearch train --activation la_silu --dataset digits --network smallcnn --epochs 5 --json",
+            "actsearch train --activation la_silu --preset layeract-cifar10-resnet20 --seed 11 --download",
         ],
         "Train one configuration (an exported file or a single activation) on a task and evaluate it "
         "on the validation and test sets, clean and corrupted.",
@@ -134,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
         '(\'{"family": "layeract", "params": {"alpha": 1e-5}}\')',
     )
     command.add_argument("--study", metavar="FILE", help="take the task from this study file")
+    command.add_argument(
+        "--preset",
+        metavar="NAME",
+        help="a published recipe's task and hyperparameters, e.g. layeract-cifar10-resnet20 (the LayerAct paper's "
+        "182-epoch CIFAR setup; layeract-{cifar10,cifar100}-{resnet20,resnet32,resnet44})",
+    )
     command.add_argument("--dataset", help="dataset name (default: the config's task, else digits)")
     command.add_argument(
         "--data-root", metavar="DIR", help="where datasets live (default: $ACTSEARCH_DATA or ~/.cache/actsearch/data)"
@@ -254,10 +261,14 @@ def _subset(value: float | None) -> int | float | None:
 def _train(args: argparse.Namespace) -> int:
     from actsearch.activations import ActivationSpec, PlacementPlan
     from actsearch.search import load_config
-    from actsearch.trainers import Task, train_command
+    from actsearch.trainers import Task, paper_setup, train_command
 
     task_fields: dict = {}
     hparams: dict = {}
+    if args.preset:
+        preset_task, preset_hparams = paper_setup(args.preset)
+        task_fields.update(preset_task.to_dict())
+        hparams.update(preset_hparams)
     if args.config:
         exported = load_config(args.config)
         plan = exported.plan

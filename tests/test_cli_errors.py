@@ -112,3 +112,17 @@ def test_dashboard_without_the_extra(capsys, monkeypatch, tmp_path):
     code, _, err = _run(capsys, "dashboard", str(REPO / "studies" / "quickstart.yaml"), "--runs-dir", str(tmp_path))
     assert code == EXIT_BAD_INPUT
     assert "pip install" in err and "dashboard" in err
+
+
+def test_train_with_an_unknown_preset_lists_the_recipes(capsys):
+    code, _, err = _run(capsys, "train", "--activation", "relu", "--preset", "layeract-cifar10")
+    assert code == EXIT_BAD_INPUT
+    assert "layeract-cifar10-resnet20" in err and "layeract-cifar100-resnet44" in err
+
+
+def test_train_with_the_paper_preset_looks_for_cifar10(capsys, tmp_path):
+    code, _, err = _run(
+        capsys, "train", "--activation", "la_silu", "--preset", "layeract-cifar10-resnet20", "--data-root", str(tmp_path)
+    )
+    assert code == EXIT_BAD_INPUT
+    assert "cifar10" in err.lower() and str(tmp_path) in err
