@@ -7,6 +7,7 @@ trains the real proxy (digits, smallcnn, one epoch).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -24,7 +25,7 @@ from optuna.trial import TrialState
 from actsearch.errors import ConfigError
 from actsearch.search import load_study_file, run_study, study_status
 from actsearch.search.storage import run_directory
-from actsearch.trainers import DivergenceError, TrialResult
+from actsearch.trainers import DivergenceError, TrialOutOfMemoryError, TrialResult
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -80,15 +81,26 @@ class FakeRunner:
     """Stands in for the trainer: ``score(lr) * epoch / epochs`` per epoch, optionally sleeping per epoch,
     dying (``os._exit``) on the first trial when ``crash_marker`` does not exist yet, or diverging on a family."""
 
-    def __init__(self, *, epoch_s: float = 0.0, crash_marker: str | None = None, diverge: str | None = None):
+    def __init__(
+        self,
+        *,
+        epoch_s: float = 0.0,
+        crash_marker: str | None = None,
+        oom_marker: str | None = None,
+        diverge: str | None = None,
+    ):
         self.epoch_s = epoch_s
         self.crash_marker = crash_marker
+        self.oom_marker = oom_marker
         self.diverge = diverge
 
     def __call__(self, task, config, on_epoch):
         if self.crash_marker and not os.path.exists(self.crash_marker):
             Path(self.crash_marker).touch()
             os._exit(1)
+        if self.oom_marker and not os.path.exists(self.oom_marker):
+            Path(self.oom_marker).touch()
+            raise TrialOutOfMemoryError("CUDA out of memory (fake)")
         history = []
         for epoch in range(1, task.epochs + 1):
             if self.diverge in config.families():
@@ -160,6 +172,21 @@ def test_worker_dying_inside_a_trial_is_retried_and_the_study_completes(tmp_path
         assert len(retries) == 1 and retries[0].params == trial.params
         assert retries[0].user_attrs["attempt"] == 2 and retries[0].state == TrialState.COMPLETE
     assert len(trials_by_state(study, TrialState.COMPLETE)) == summary.finished == 4
+
+
+def test_out_of_memory_is_retried_on_a_fresh_worker(tmp_path):
+    study_file = load_study_file(write_study(tmp_path, "oom", trials=3, workers=1))
+    runner = FakeRunner(oom_marker=str(tmp_path / "oom"))
+    summary = run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=runner)
+    study = load(study_file, tmp_path)
+    (failed,) = trials_by_state(study, TrialState.FAIL)
+    assert failed.user_attrs["fail_reason"] == "out of memory: CUDA out of memory (fake)"
+    (retry,) = [t for t in study.trials if t.user_attrs.get("retry_of") == failed.number]
+    assert retry.params == failed.params and retry.state == TrialState.COMPLETE
+    logs = run_directory("oom", tmp_path) / "trials"
+    pid = {t.number: json.loads((logs / f"{t.number}.json").read_text())["worker_pid"] for t in (failed, retry)}
+    assert pid[failed.number] != pid[retry.number]
+    assert summary.finished == 3 and summary.retried == 1
 
 
 def test_diverging_configuration_fails_without_retry_and_baseline_runs_first(tmp_path):

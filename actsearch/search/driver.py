@@ -299,11 +299,12 @@ class _Search:
         self.broker.decide.remote(decisions)
 
     def _receive(self, ref: ray.ObjectRef) -> tuple[_Running, TrialOutcome]:
-        """A trial's outcome from its worker; a dead worker is replaced and its trial marked failed."""
+        """A trial's outcome from its worker; a dead or out-of-memory worker is replaced (a dead one's trial is
+        marked failed)."""
         entry = self.running.pop(ref)
         del self.by_number[entry.trial.number]
         try:
-            return entry, ray.get(ref)
+            outcome = ray.get(ref)
         except ray.exceptions.RayError as error:
             kind = "out_of_memory" if isinstance(error, ray.exceptions.OutOfMemoryError) else "worker_died"
             reason = "out of memory" if kind == "out_of_memory" else "worker died"
@@ -311,6 +312,10 @@ class _Search:
             return entry, TrialOutcome(
                 entry.trial.number, "failed", fail_kind=kind, fail_reason=f"{reason}: {_error_lines(error)}"
             )
+        if outcome.fail_kind == "out_of_memory":
+            # A fresh process gives the retry a clean allocator instead of this worker's fragmented memory.
+            self._replace_worker(entry.worker)
+        return entry, outcome
 
     def _replace_worker(self, index: int) -> None:
         ray.kill(self.workers[index], no_restart=True)
