@@ -25,7 +25,7 @@ from optuna.trial import TrialState
 from actsearch.errors import ConfigError
 from actsearch.search import load_study_file, run_study, study_status
 from actsearch.search.storage import run_directory
-from actsearch.trainers import DivergenceError, TrialOutOfMemoryError, TrialResult
+from actsearch.trainers import DatasetNotFoundError, DivergenceError, TrialOutOfMemoryError, TrialResult
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -88,13 +88,17 @@ class FakeRunner:
         crash_marker: str | None = None,
         oom_marker: str | None = None,
         diverge: str | None = None,
+        missing_data: bool = False,
     ):
         self.epoch_s = epoch_s
         self.crash_marker = crash_marker
         self.oom_marker = oom_marker
         self.diverge = diverge
+        self.missing_data = missing_data
 
     def __call__(self, task, config, on_epoch):
+        if self.missing_data:
+            raise DatasetNotFoundError(f"dataset 'cifar10' not found in {task.data_root}")
         if self.crash_marker and not os.path.exists(self.crash_marker):
             Path(self.crash_marker).touch()
             os._exit(1)
@@ -187,6 +191,19 @@ def test_out_of_memory_is_retried_on_a_fresh_worker(tmp_path):
     pid = {t.number: json.loads((logs / f"{t.number}.json").read_text())["worker_pid"] for t in (failed, retry)}
     assert pid[failed.number] != pid[retry.number]
     assert summary.finished == 3 and summary.retried == 1
+
+
+def test_missing_dataset_stops_the_run_with_its_message_and_keeps_the_trials(tmp_path):
+    study_file = load_study_file(write_study(tmp_path, "nodata", trials=6, workers=2))
+    with pytest.raises(ConfigError, match="a worker cannot load the data: dataset 'cifar10' not found"):
+        run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=FakeRunner(missing_data=True))
+    study = load(study_file, tmp_path)
+    assert not trials_by_state(study, TrialState.RUNNING)
+    failed = trials_by_state(study, TrialState.FAIL)
+    assert 1 <= len(failed) <= 2
+    # Each failed trial waits, with the same parameters, for the run after the data is fixed.
+    waiting = trials_by_state(study, TrialState.WAITING)
+    assert sorted(t.user_attrs["retry_of"] for t in waiting) == sorted(t.number for t in failed)
 
 
 def test_diverging_configuration_fails_without_retry_and_baseline_runs_first(tmp_path):

@@ -40,7 +40,7 @@ __all__ = ["RunSummary", "run_study"]
 logger = logging.getLogger(__name__)
 
 # Failures worth another attempt with the same parameters: not the configuration's fault.
-RETRIED_FAILURES = ("worker_died", "out_of_memory")
+RETRIED_FAILURES = ("worker_died", "out_of_memory", "missing_dataset")
 # How often the loop wakes up without news, to refresh the bar and check the timeout (seconds).
 _POLL_S = 1.0
 
@@ -215,7 +215,7 @@ class _Search:
         loop_started = time.perf_counter()
         try:
             self._loop()
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, ConfigError):
             self._interrupt()
             raise
         finally:
@@ -246,6 +246,9 @@ class _Search:
             for entry, outcome in received:
                 if outcome.status == "failed":
                     self._record(entry, outcome)
+                    if outcome.fail_kind == "missing_dataset":
+                        # Every trial would fail the same way: stop, keeping the trial for the next run.
+                        raise ConfigError(f"a worker cannot load the data: {outcome.fail_reason}")
             self.untold = len(finished)
             self._fill(idle)
             self.untold = 0

@@ -29,7 +29,7 @@ import torch
 
 from actsearch.search.runner import TrialRunner, result_to_dict
 from actsearch.spaces import TrialConfig
-from actsearch.trainers import DivergenceError, Task, TrialOutOfMemoryError
+from actsearch.trainers import DatasetNotFoundError, DivergenceError, Task, TrialOutOfMemoryError
 
 __all__ = ["TrialOutcome", "TrialWorker"]
 
@@ -39,7 +39,7 @@ class TrialOutcome:
     """What a worker sends back for one trial.
 
     ``status`` is "complete", "pruned" or "failed"; ``fail_kind`` ("diverged", "out_of_memory",
-    "error") tells the driver whether to retry; ``result`` is ``TrialResult.to_dict()`` (for a pruned
+    "missing_dataset", "error") tells the driver whether to retry (or, for a missing dataset, to stop); ``result`` is ``TrialResult.to_dict()`` (for a pruned
     trial: the epochs it ran, in ``history``).
     """
 
@@ -92,6 +92,8 @@ class TrialWorker:
                 "epochs_completed": len(history),
                 "history": history,
             }
+        except DatasetNotFoundError as error:
+            self._fail(outcome, "missing_dataset", str(error), history)
         except DivergenceError as error:
             self._fail(outcome, "diverged", f"diverged: {error}", history)
         except (TrialOutOfMemoryError, torch.cuda.OutOfMemoryError, MemoryError) as error:
