@@ -243,17 +243,21 @@ class _Search:
             # Failures first, so their retries are enqueued before the next ask. Finished trials are told
             # after the freed workers have their next trial: telling is the slowest part of the driver.
             finished = [(entry, outcome) for entry, outcome in received if outcome.status != "failed"]
+            missing_data = None
             for entry, outcome in received:
                 if outcome.status == "failed":
                     self._record(entry, outcome)
                     if outcome.fail_kind == "missing_dataset":
-                        # Every trial would fail the same way: stop, keeping the trial for the next run.
-                        raise ConfigError(f"a worker cannot load the data: {outcome.fail_reason}")
-            self.untold = len(finished)
-            self._fill(idle)
-            self.untold = 0
+                        missing_data = outcome.fail_reason
+            if missing_data is None:
+                self.untold = len(finished)
+                self._fill(idle)
+                self.untold = 0
             for entry, outcome in finished:
                 self._record(entry, outcome)
+            if missing_data is not None:
+                # Every trial would fail the same way: stop, keeping the failed trial for the next run.
+                raise ConfigError(f"a worker cannot load the data: {missing_data}")
 
     def _fill(self, idle: list[int]) -> None:
         """Give a trial to every idle worker while the budget allows."""
