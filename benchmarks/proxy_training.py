@@ -8,8 +8,8 @@
   (``shuffle``, ``drop_last``, ``pin_memory`` on CUDA), the batch moved to the device each step.
 
 Both train the same ResNet-20 (ReLU), then the same ``smallcnn``, with the same optimizer (SGD, Nesterov,
-per-iteration cosine), batch size, device, thread count and, on CUDA, the same bf16 autocast and channels-last
-layout (contiguous fp32 on the CPU, for both); the two pipelines alternate over ``--rounds`` rounds and the
+per-iteration cosine), batch size, device, thread count, the same channels-last memory layout (the trainer's
+default everywhere) and, on CUDA, the same bf16 autocast; the two pipelines alternate over ``--rounds`` rounds and the
 median is reported. Also measured: each data pipeline alone (no model), the one-time decode of the JPEGs and the
 cached load. With CUDA: a whole epoch, seconds per 10-epoch ResNet-20 trial, and how many such trials fit side
 by side in the card's memory.
@@ -82,7 +82,7 @@ def conventional_training(loader, data: DeviceData, batches: int, device: torch.
                           network: str = "resnet20") -> tuple[float, float]:
     """(seconds until the first batch arrives: worker start-up, images per second of the next ``batches`` steps)."""
     on_cuda = device.type == "cuda"
-    memory_format = torch.channels_last if on_cuda else torch.contiguous_format
+    memory_format = torch.channels_last  # as the trainer uses
     torch.manual_seed(0)
     model = build_network(network, "relu", data.num_classes, data.in_channels).to(device, memory_format=memory_format)
     hparams = resolve_hparams(HPARAMS)
@@ -149,8 +149,7 @@ def actsearch_pipeline_only(data: DeviceData, batch_size: int, batches: int) -> 
 
     device = data.device
     augmentation = Augmentation(padding=4, mode="reflect", flip=True)
-    preprocess = Preprocess(data.mean, data.std, memory_format=torch.channels_last if device.type == "cuda"
-                            else torch.contiguous_format)
+    preprocess = Preprocess(data.mean, data.std, memory_format=torch.channels_last)
     generator = torch.Generator(device=device).manual_seed(0)
     synchronize(device)
     start = time.perf_counter()

@@ -10,6 +10,7 @@ from torch import nn
 from torchvision.models import mobilenet_v3_small, resnet18
 
 import actsearch.activations as A
+from actsearch.activations import _native
 
 
 def _train_step(model, generator, size):
@@ -54,7 +55,9 @@ def test_resnet18_one_instance_per_call_site_trains_saves_and_exports():
     x = torch.randn(2, 3, 32, 32, generator=generator)
     _round_trip(model, resnet18, spec, x)
     program = torch.export.export(model.eval(), (x,), strict=False)
-    torch.testing.assert_close(program.module()(x), model(x))
+    with _native.disabled():  # the exported graph holds the PyTorch implementation
+        expected = model(x)
+    torch.testing.assert_close(program.module()(x), expected)
 
 
 def test_mobilenet_v3_small_trains_saves_and_exports():

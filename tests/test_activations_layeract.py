@@ -1,11 +1,13 @@
 """LayerAct against the official formula (forward and gradient), memory, precision and export."""
 
+import contextlib
 import math
 
 import pytest
 import torch
 
 import actsearch.activations as A
+from actsearch.activations import _native
 from actsearch.activations.layeract import layer_act
 
 
@@ -43,11 +45,13 @@ def test_forward_and_gradient_match_official_formula(gate, shape, dims, fused):
     torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(got_grad, expected_grad, rtol=1e-10, atol=1e-10)
 
-    y32 = y.detach().float().requires_grad_()
-    got32 = layer_act(y32, gate, 1e-5, dims, fused=fused)
-    (got32_grad,) = torch.autograd.grad(got32, y32, grad_out.float())
-    torch.testing.assert_close(got32, expected.float(), rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(got32_grad, expected_grad.float(), rtol=1e-4, atol=1e-4)
+    for native in (True, False):  # float32 on the CPU runs the C kernels unless they are disabled
+        with contextlib.nullcontext() if native else _native.disabled():
+            y32 = y.detach().float().requires_grad_()
+            got32 = layer_act(y32, gate, 1e-5, dims, fused=fused)
+            (got32_grad,) = torch.autograd.grad(got32, y32, grad_out.float())
+        torch.testing.assert_close(got32, expected.float(), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(got32_grad, expected_grad.float(), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("gate", ["sigmoid", "hardsigmoid"])
@@ -76,17 +80,21 @@ def test_module_aliases_and_training_equals_eval():
     torch.testing.assert_close(la_silu(y), out_train)
 
 
+def _input_sized_saved(gate, dtype):
+    y = torch.randn(4, 8, 6, 6, dtype=dtype, requires_grad=True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        layer_act(y, gate)
+    return sum(t is not None and t.numel() == y.numel() for t in saved)
+
+
 def test_saves_at_most_two_input_sized_tensors():
-    counts = {}
-    for gate in ("sigmoid", "hardsigmoid"):
-        for dtype in (torch.float32, torch.bfloat16):
-            y = torch.randn(4, 8, 6, 6, dtype=dtype, requires_grad=True)
-            saved = []
-            with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
-                layer_act(y, gate)
-            counts[gate, dtype] = sum(t.numel() == y.numel() for t in saved)
-    assert counts[("sigmoid", torch.float32)] == 2 and counts[("hardsigmoid", torch.float32)] == 2
-    assert counts[("sigmoid", torch.bfloat16)] == 1 and counts[("hardsigmoid", torch.bfloat16)] == 1
+    # the C kernels (float32 CPU) keep the input and the sigmoid gate; hardsigmoid recomputes its gate
+    assert _input_sized_saved("sigmoid", torch.float32) == 2 and _input_sized_saved("hardsigmoid", torch.float32) == 1
+    with _native.disabled():
+        assert _input_sized_saved("sigmoid", torch.float32) == 2
+        assert _input_sized_saved("hardsigmoid", torch.float32) == 2
+    assert _input_sized_saved("sigmoid", torch.bfloat16) == 1 and _input_sized_saved("hardsigmoid", torch.bfloat16) == 1
 
 
 @pytest.mark.parametrize("gate", ["sigmoid", "hardsigmoid"])

@@ -17,7 +17,9 @@ estimates use at most ``max_statistics_elements`` elements (whole samples from t
 copy, so any registered family works as a base (for a non-elementwise base such as layeract it is the
 column sum of the Jacobian, whose off-diagonal part is O(1/M)). With a parameter-free base that has
 ``input_gradient``, the rescaling is fused into the base's output and gradient (custom autograd function);
-other bases go through autograd and one extra rescaling pass.
+other bases go through autograd and one extra rescaling pass. For float32 CPU inputs and the bases relu,
+leaky_relu, silu, hardsilu and gelu (both forms), C kernels (:mod:`actsearch.activations._native`) compute the
+statistics in one pass over the sample and the output and gradients in one pass each.
 
 Switchable open points: ``per_channel`` (statistics, mu and beta per channel, dimension 1, instead of per
 layer), ``subtract_mean``, ``learnable`` (the ``0.3 tanh(beta)`` term, beta initialised at 0) and
@@ -44,8 +46,9 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from actsearch.activations import _channels
+from actsearch.activations import _channels, _native
 from actsearch.activations._checks import check_bool, check_channels, check_number
+from actsearch.activations.classic import GELU, HardSiLU, LeakyReLU, ReLU, SiLU
 from actsearch.activations.registry import (
     ActivationSpecError,
     activation_parameters,
@@ -125,6 +128,37 @@ class _FusedANAct(torch.autograd.Function):
         return grad_x, grad_scale, None, None
 
 
+class _NativeANAct(torch.autograd.Function):
+    """``scale * (base(x) - mean)`` through the C kernels, with the coefficients of
+    :func:`actsearch.activations._native.anact_coefficients` (computed from ``beta``, which gets the gradient)."""
+
+    @staticmethod
+    def forward(ctx, x, beta, coefficients, kind: int, parameter: float, per_channel: bool):
+        ctx.kind, ctx.parameter, ctx.per_channel = kind, parameter, per_channel
+        ctx.save_for_backward(x, coefficients)
+        return _native.anact_forward(kind, parameter, x, coefficients, per_channel)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        x, coefficients = ctx.saved_tensors
+        grad_x, grad_beta = _native.anact_backward(
+            ctx.kind, ctx.parameter, x, grad, coefficients, ctx.per_channel, ctx.needs_input_grad[0],
+            ctx.needs_input_grad[1],
+        )
+        return grad_x, grad_beta, None, None, None, None
+
+
+def _native_base(base: nn.Module) -> tuple[int, float] | None:
+    """``(kind, parameter)`` of a base the C kernels implement, else None."""
+    kinds = {ReLU: "relu", LeakyReLU: "leaky_relu", SiLU: "silu", HardSiLU: "hardsilu"}
+    if type(base) in kinds:
+        return _native.ANACT_KINDS[kinds[type(base)]], float(getattr(base, "negative_slope", 0.0))
+    if type(base) is GELU:
+        return _native.ANACT_KINDS["gelu" if base.approximate == "none" else "gelu_tanh"], 0.0
+    return None
+
+
 @register_activation("anact")
 class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
     """ANAct around the registered family ``base`` (see the module docstring for the formula and options)."""
@@ -159,6 +193,7 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
         self.base_name, self.base_params = base, dict(base_params or {})
         self.base = ActivationSpec(base, base_kwargs).build()
         self._fused = callable(getattr(self.base, "input_gradient", None)) and not list(self.base.parameters())
+        self._native_base = _native_base(self.base)
 
         lazy = _channels.needs_lazy_channels(self.per_channel, self.num_channels)
         count = _channels.parameter_count(self.per_channel, self.num_channels)
@@ -196,12 +231,36 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
             return self.gain_scale
         return self.gain_scale + 0.3 * torch.tanh(self.beta)
 
+    def _sample_size(self, x: torch.Tensor) -> int:
+        """How many leading samples of the batch its statistics use."""
+        if self.max_statistics_elements is None:
+            return x.shape[0]
+        per_sample = max(1, math.prod(x.shape[1:]))
+        return min(x.shape[0], max(1, self.max_statistics_elements // per_sample))
+
     def _statistics_sample(self, x: torch.Tensor) -> torch.Tensor:
         sample = x.detach()
-        if self.max_statistics_elements is not None and x.dim() > 0:
-            per_sample = max(1, math.prod(x.shape[1:]))
-            sample = sample[: max(1, self.max_statistics_elements // per_sample)]
-        return sample
+        return sample[: self._sample_size(x)] if x.dim() > 0 else sample
+
+    def _runs_native(self, x: torch.Tensor) -> bool:
+        if self._native_base is None or torch.compiler.is_compiling() or x.dim() < 1 or x.numel() == 0:
+            return False
+        if self.has_uninitialized_params() or self.running_mean.dtype != torch.float32:
+            return False
+        if self.per_channel and (x.dim() < 2 or x.shape[1] != self.running_mean.numel()):
+            return False  # the PyTorch path raises the error
+        return _native.usable(x, channels_last_ok=not self.per_channel)
+
+    def _native_forward(self, x: torch.Tensor) -> torch.Tensor:
+        kind, parameter = self._native_base
+        sample_size = self._sample_size(x) if self.training else None
+        running = (self.running_forward_gain, self.running_backward_gain, self.running_mean, self.num_batches_tracked)
+        beta = None if self.beta is None else self.beta.detach()
+        coefficients = _native.anact_prepare(
+            kind, parameter, x, self.per_channel, sample_size, running, self.momentum, _VARIANCE_FLOOR, beta,
+            self.subtract_mean, _GAIN_FLOOR,
+        )
+        return _NativeANAct.apply(x, self.beta, coefficients, kind, parameter, self.per_channel)
 
     @torch.no_grad()
     def _update_statistics(self, x: torch.Tensor) -> None:
@@ -216,6 +275,17 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
                 leaf = sample.requires_grad_()
                 value = self.base(leaf)
                 (derivative,) = torch.autograd.grad(value, leaf, torch.ones_like(value))
+        variance, batch = self._batch_moments(sample, value, derivative)
+        forward_gain = batch[0] / variance.clamp(min=_VARIANCE_FLOOR)
+        # the first training batch replaces the initial values instead of being averaged into them
+        weight = torch.where(self.num_batches_tracked == 0, 1.0, 1.0 - self.momentum)
+        running = (self.running_forward_gain, self.running_backward_gain, self.running_mean)
+        for buffer, estimate in zip(running, (forward_gain, batch[1], batch[2])):
+            buffer.lerp_(estimate.to(buffer.dtype).reshape(buffer.shape), weight.to(buffer.dtype))
+        self.num_batches_tracked.add_(1)
+
+    def _batch_moments(self, sample, value, derivative):
+        """``(Var(x), (E[f^2], E[f'^2], E[f]))`` per channel or per layer."""
         sample, value, derivative = sample.detach().float(), value.detach().float(), derivative.float()
         if self.per_channel:
             dims = _channel_dims(sample)
@@ -226,15 +296,11 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
             variance = torch.var_mean(sample, correction=0)[0]
             value, derivative = value.reshape(-1), derivative.reshape(-1)
             batch = (torch.dot(value, value) / count, torch.dot(derivative, derivative) / count, value.mean())
-        forward_gain = batch[0] / variance.clamp(min=_VARIANCE_FLOOR)
-        # the first training batch replaces the initial values instead of being averaged into them
-        weight = torch.where(self.num_batches_tracked == 0, 1.0, 1.0 - self.momentum)
-        running = (self.running_forward_gain, self.running_backward_gain, self.running_mean)
-        for buffer, estimate in zip(running, (forward_gain, batch[1], batch[2])):
-            buffer.lerp_(estimate.to(buffer.dtype).reshape(buffer.shape), weight.to(buffer.dtype))
-        self.num_batches_tracked.add_(1)
+        return variance, batch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._runs_native(x):
+            return self._native_forward(x)
         if self.training:
             self._update_statistics(x)
         if self._fused:

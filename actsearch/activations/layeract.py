@@ -10,7 +10,9 @@ Gradients flow through ``mu`` and ``var``. No parameters, no running statistics:
 behave the same. ``alpha`` is 1e-5 in the paper's CIFAR runs and 0.1 for ImageNet.
 
 The default implementation is a custom autograd function with a hand-derived backward (exact for the
-unbiased variance), which keeps two input-sized tensors for backward (the input and the gate for sigmoid,
+unbiased variance). For float32 CPU inputs with statistics over trailing dimensions (the default) it runs
+fused C kernels (:mod:`actsearch.activations._native`), which keep the input and, for the sigmoid gate, the gate
+for backward. Otherwise it is PyTorch code, which keeps two input-sized tensors for backward (the input and the gate for sigmoid,
 the input and ``n`` for hardsigmoid; only the input for float16/bfloat16, where backward recomputes the
 rest). Statistics and gate are computed in float32 for float16/bfloat16 inputs (e.g. under autocast), so
 nothing overflows; the output has the input's dtype. Set ``module.fused = False`` (or call
@@ -35,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from actsearch.activations import _native
 from actsearch.activations._checks import check_choice, check_number
 from actsearch.activations.registry import ActivationSpecError, register_activation
 
@@ -113,12 +116,7 @@ class _LayerActFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, y, hard: bool, alpha: float, dims: tuple[int, ...]):
-        count = math.prod([y.shape[d] for d in dims])
-        if count < 2:
-            raise ActivationSpecError(
-                f"layeract: the statistics need at least 2 elements per sample; input shape {tuple(y.shape)}, "
-                f"dims {dims}"
-            )
+        count = _group_size(y, dims)
         low_precision = y.dtype in _LOW_PRECISION
         compute = y.float() if low_precision else y
         n, mean, rstd = _statistics(compute, dims, alpha, count)
@@ -168,6 +166,42 @@ class _LayerActFunction(torch.autograd.Function):
         return grad_in.to(y.dtype), None, None, None
 
 
+class _NativeLayerActFunction(torch.autograd.Function):
+    """LayerAct through the C kernels, for a float32 CPU input whose statistics cover ``groups`` consecutive
+    blocks (the trailing dimensions)."""
+
+    @staticmethod
+    def forward(ctx, y, hard: bool, alpha: float, groups: int):
+        out, gate, mean, rstd = _native.layeract_forward(y, alpha, hard, groups)
+        ctx.hard = hard
+        ctx.save_for_backward(y, gate, mean, rstd)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        y, gate, mean, rstd = ctx.saved_tensors
+        return _native.layeract_backward(y, gate, grad_out, mean, rstd, ctx.hard), None, None, None
+
+
+def _group_size(y: torch.Tensor, dims: tuple[int, ...]) -> int:
+    count = math.prod([y.shape[d] for d in dims])
+    if count < 2:
+        raise ActivationSpecError(
+            f"layeract: the statistics need at least 2 elements per sample; input shape {tuple(y.shape)}, dims {dims}"
+        )
+    return count
+
+
+def _layer_act_fused(y: torch.Tensor, hard: bool, alpha: float, dims: tuple[int, ...]) -> torch.Tensor:
+    trailing = dims == tuple(range(y.dim() - len(dims), y.dim()))
+    # over all non-batch dimensions, a sample is one dense block in channels-last memory too
+    if trailing and y.numel() and _native.usable(y, channels_last_ok=len(dims) == y.dim() - 1):
+        count = _group_size(y, dims)
+        return _NativeLayerActFunction.apply(y, hard, alpha, y.numel() // count)
+    return _LayerActFunction.apply(y, hard, alpha, dims)
+
+
 def _layer_act_autograd(y: torch.Tensor, hard: bool, alpha: float, dims: tuple[int, ...]) -> torch.Tensor:
     compute = y.float() if y.dtype in _LOW_PRECISION else y
     var, mean = torch.var_mean(compute, dims, correction=1, keepdim=True)
@@ -189,7 +223,7 @@ def layer_act(
     alpha = check_number("layeract", "alpha", alpha, low=0.0, low_inclusive=False)
     dims = _reduction_dims(x, _check_dims(dims))
     if fused:
-        return _LayerActFunction.apply(x, hard, alpha, dims)
+        return _layer_act_fused(x, hard, alpha, dims)
     return _layer_act_autograd(x, hard, alpha, dims)
 
 
@@ -211,7 +245,7 @@ class LayerAct(nn.Module):
         dims = _reduction_dims(x, self.dims)
         hard = self.gate == "hardsigmoid"
         if self.fused:
-            return _LayerActFunction.apply(x, hard, self.alpha, dims)
+            return _layer_act_fused(x, hard, self.alpha, dims)
         return _layer_act_autograd(x, hard, self.alpha, dims)
 
     def extra_repr(self) -> str:

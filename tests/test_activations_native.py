@@ -1,0 +1,210 @@
+"""The C kernels for LayerAct and ANAct: against the formulas and the PyTorch paths, threads, NaN, build and fallback."""
+
+import copy
+import os
+import shutil
+
+import pytest
+import torch
+
+import actsearch.activations as A
+from actsearch.activations import _native
+from actsearch.activations.layeract import layer_act
+
+pytestmark = pytest.mark.skipif(
+    shutil.which(os.environ.get("CC") or "cc") is None, reason="no C compiler: the PyTorch paths run instead"
+)
+
+
+def official(y, gate, alpha=1e-5):
+    dims = tuple(range(1, y.dim()))
+    var, mean = torch.var_mean(y, dims, correction=1, keepdim=True)
+    n = (y - mean) / torch.sqrt(var + alpha)
+    return y * (torch.sigmoid(n) if gate == "sigmoid" else torch.clamp(n / 6 + 0.5, 0.0, 1.0))
+
+
+def _layeract_and_grad(y32, gate, grad_out):
+    leaf = y32.detach().requires_grad_()
+    out = layer_act(leaf, gate)
+    (grad,) = torch.autograd.grad(out, leaf, grad_out)
+    return out, grad
+
+
+def _float64_reference(y, gate, grad_out):
+    y64 = y.double().requires_grad_()
+    expected = official(y64, gate)
+    (expected_grad,) = torch.autograd.grad(expected, y64, grad_out.double())
+    return expected, expected_grad
+
+
+@pytest.mark.parametrize("gate", ["sigmoid", "hardsigmoid"])
+@pytest.mark.parametrize("shape", [(3, 2), (2, 17), (2, 3, 7, 5), (2, 5003)])
+def test_layeract_kernels_match_the_formula(gate, shape):
+    generator = torch.Generator().manual_seed(0)
+    y = torch.randn(shape, generator=generator) * 2 - 0.5
+    grad_out = torch.randn(shape, generator=generator)
+    assert _native.usable(y)
+    out, grad = _layeract_and_grad(y, gate, grad_out)
+    expected, expected_grad = _float64_reference(y, gate, grad_out)
+    torch.testing.assert_close(out, expected.float(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grad, expected_grad.float(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("gate", ["sigmoid", "hardsigmoid"])
+def test_layeract_kernels_are_as_accurate_as_pytorch_for_a_large_mean(gate):
+    # mean 1e4 times the spread: float32 itself limits both paths; the kernels' one-pass variance must not add to it
+    generator = torch.Generator().manual_seed(0)
+    y = torch.randn(2, 5003, generator=generator) * 0.01 + 100.0
+    grad_out = torch.randn(2, 5003, generator=generator)
+    expected, expected_grad = _float64_reference(y, gate, grad_out)
+    out, grad = _layeract_and_grad(y, gate, grad_out)
+    with _native.disabled():
+        torch_out, torch_grad = _layeract_and_grad(y, gate, grad_out)
+    for got, reference, exact in ((out, torch_out, expected), (grad, torch_grad, expected_grad)):
+        kernel_error = (got.double() - exact).abs().max().item()
+        torch_error = (reference.double() - exact).abs().max().item()
+        assert kernel_error <= 1.5 * torch_error + 1e-6, (kernel_error, torch_error)
+
+
+@pytest.mark.parametrize("gate", ["sigmoid", "hardsigmoid"])
+def test_layeract_thread_count_does_not_change_results(gate):
+    y, grad_out = torch.randn(6, 4, 9, 9), torch.randn(6, 4, 9, 9)
+    threads = torch.get_num_threads()
+    try:
+        single = _layeract_and_grad(y, gate, grad_out)
+        torch.set_num_threads(2)
+        double = _layeract_and_grad(y, gate, grad_out)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(single[0], double[0]) and torch.equal(single[1], double[1])
+
+
+@pytest.mark.parametrize("gate", ["sigmoid", "hardsigmoid"])
+def test_layeract_nan_reaches_the_loss_and_constant_samples_stay_finite(gate):
+    y = torch.randn(3, 2, 4, 4)
+    y[1, 0, 2, 2] = float("nan")
+    y[2] = 1.5  # zero variance: n = 0 everywhere
+    out, grad = _layeract_and_grad(y, gate, torch.ones_like(y))
+    assert torch.isnan(out.sum()) and torch.isnan(out[1, 0, 2, 2])
+    assert torch.isfinite(out[0]).all() and torch.isfinite(grad[0]).all()
+    torch.testing.assert_close(out[2], torch.full_like(out[2], 0.75))
+    assert torch.isfinite(grad[2]).all()
+
+
+def test_layeract_falls_back_where_the_kernels_do_not_apply():
+    float64 = torch.randn(2, 3, 4, dtype=torch.float64)
+    strided = torch.randn(4, 3, 2).transpose(0, 2)
+    assert not _native.usable(float64) and not _native.usable(strided)
+    torch.testing.assert_close(layer_act(strided), official(strided.contiguous(), "sigmoid"))
+    compiled = torch.compile(A.LayerAct(), backend="aot_eager", fullgraph=True)  # traced: PyTorch ops only
+    y = torch.randn(3, 4, 5)
+    torch.testing.assert_close(compiled(y), official(y, "sigmoid"), rtol=1e-5, atol=1e-5)
+
+
+def test_channels_last_inputs_use_the_kernels_and_keep_their_layout():
+    x = torch.randn(4, 6, 5, 5)
+    grad_out = torch.randn(4, 6, 5, 5)
+    channels_last = x.contiguous(memory_format=torch.channels_last)
+    assert _native.usable(channels_last, channels_last_ok=True) and not _native.usable(channels_last)
+    for make in (lambda: A.LayerAct(), lambda: A.ANAct(base="silu")):
+        outputs = []
+        for layout in (x, channels_last):
+            module, leaf = make(), layout.clone().requires_grad_()
+            out = module(leaf)
+            out.backward(grad_out)
+            assert out.is_contiguous(memory_format=torch.channels_last) == (layout is channels_last)
+            outputs.append((out, leaf.grad))
+        torch.testing.assert_close(outputs[1], outputs[0])
+
+
+BASES = [("relu", {}), ("leaky_relu", {"negative_slope": 0.2}), ("silu", {}), ("hardsilu", {}), ("gelu", {}),
+         ("gelu", {"approximate": "tanh"})]
+
+
+def _anact_step(module, x, grad_out, native):
+    leaf = x.clone().requires_grad_()
+    with _native.disabled() if not native else torch.enable_grad():
+        out = module(leaf)
+        out.backward(grad_out)
+    return out.detach(), leaf.grad
+
+
+@pytest.mark.parametrize(("base", "base_params"), BASES)
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("subtract_mean", [False, True])
+def test_anact_kernels_match_the_pytorch_path(base, base_params, per_channel, subtract_mean):
+    generator = torch.Generator().manual_seed(2)
+    kernel = A.ANAct(base=base, base_params=base_params, per_channel=per_channel, subtract_mean=subtract_mean,
+                     num_channels=5)
+    reference = copy.deepcopy(kernel)
+    for step in range(3):  # statistics, output and both gradients, with the running estimates moving
+        x = torch.randn(4, 5, 6, 6, generator=generator) * 2 + 0.3
+        grad_out = torch.randn(4, 5, 6, 6, generator=generator)
+        out, grad = _anact_step(kernel, x, grad_out, native=True)
+        expected_out, expected_grad = _anact_step(reference, x, grad_out, native=False)
+        torch.testing.assert_close(out, expected_out, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(grad, expected_grad, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(kernel.beta.grad, reference.beta.grad, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(kernel.state_dict(), reference.state_dict(), rtol=1e-5, atol=1e-6)
+    kernel.eval(), reference.eval()
+    torch.testing.assert_close(kernel(x), reference(x), rtol=1e-5, atol=1e-5)
+
+
+def test_anact_kernels_on_two_dimensional_input_and_partial_gradients():
+    module = A.ANAct(base="silu", per_channel=True, num_channels=7)
+    x = torch.randn(32, 7)
+    module(x).sum().backward()  # only beta needs a gradient here
+    with _native.disabled():
+        reference = A.ANAct(base="silu", per_channel=True, num_channels=7)
+        reference(x).sum().backward()
+    torch.testing.assert_close(module.beta.grad, reference.beta.grad, rtol=1e-5, atol=1e-5)
+    frozen = A.ANAct(base="relu", learnable=False)
+    leaf = x.clone().requires_grad_()
+    frozen(leaf).sum().backward()
+    torch.testing.assert_close(leaf.grad, (x > 0).float() * frozen.scale)
+
+
+def test_anact_thread_count_does_not_change_results():
+    x, grad_out = torch.randn(8, 6, 10, 10), torch.randn(8, 6, 10, 10)
+    module = A.ANAct(base="gelu", per_channel=True, num_channels=6)
+    threads = torch.get_num_threads()
+    try:
+        single = _anact_step(copy.deepcopy(module), x, grad_out, native=True)
+        torch.set_num_threads(2)
+        twin = copy.deepcopy(module)
+        double = _anact_step(twin, x, grad_out, native=True)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(single[0], double[0]) and torch.equal(single[1], double[1])
+
+
+def test_build_reuses_its_cache(tmp_path):
+    first = _native.build(directory=tmp_path)
+    stamp = first.stat().st_mtime_ns
+    assert _native.build(directory=tmp_path) == first and first.stat().st_mtime_ns == stamp
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no partial files left behind
+
+
+def test_build_errors_name_the_compiler(tmp_path):
+    with pytest.raises(RuntimeError, match="no C compiler 'no-such-cc' on PATH"):
+        _native.build(compiler="no-such-cc", directory=tmp_path)
+    with pytest.raises(RuntimeError, match="the C compiler failed"):
+        _native.build(compiler="false", directory=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_a_compiler_the_pytorch_path_runs_after_one_warning(monkeypatch, tmp_path):
+    monkeypatch.setattr(_native, "_loaded", [])
+    monkeypatch.setenv("CC", "no-such-cc")
+    monkeypatch.setenv("ACTSEARCH_CACHE_DIR", str(tmp_path))
+    y = torch.randn(2, 3, 4)
+    with pytest.warns(RuntimeWarning, match="kernels for LayerAct and ANAct are unavailable.*no C compiler"):
+        assert not _native.usable(y)
+    assert _native.library() is None  # no second attempt, no second warning
+    torch.testing.assert_close(layer_act(y), official(y, "sigmoid"), rtol=1e-5, atol=1e-5)
+
+
+def test_environment_switch_turns_the_kernels_off(monkeypatch):
+    assert _native.library() is not None
+    monkeypatch.setenv("ACTSEARCH_NATIVE_KERNELS", "0")
+    assert _native.library() is None and not _native.usable(torch.randn(2, 3))
