@@ -1,5 +1,6 @@
 """The C kernels for LayerAct and ANAct: against the formulas and the PyTorch paths, threads, NaN, build and fallback."""
 
+import contextlib
 import copy
 import os
 import shutil
@@ -106,15 +107,22 @@ def test_channels_last_inputs_use_the_kernels_and_keep_their_layout():
     grad_out = torch.randn(4, 6, 5, 5)
     channels_last = x.contiguous(memory_format=torch.channels_last)
     assert _native.usable(channels_last, channels_last_ok=True) and not _native.usable(channels_last)
-    for make in (lambda: A.LayerAct(), lambda: A.ANAct(base="silu")):
+    makers = [
+        lambda: A.LayerAct(),
+        lambda: A.ANAct(base="silu"),
+        lambda: A.ANAct(base="gelu", per_channel=True, num_channels=6),
+        lambda: A.APALU(),
+        lambda: A.APALU(per_channel=True, num_channels=6),
+    ]
+    for make in makers:
         outputs = []
         for layout in (x, channels_last):
             module, leaf = make(), layout.clone().requires_grad_()
             out = module(leaf)
             out.backward(grad_out)
             assert out.is_contiguous(memory_format=torch.channels_last) == (layout is channels_last)
-            outputs.append((out, leaf.grad))
-        torch.testing.assert_close(outputs[1], outputs[0])
+            outputs.append((out, leaf.grad, [p.grad for p in module.parameters()], list(module.buffers())))
+        torch.testing.assert_close(outputs[1], outputs[0], rtol=1e-5, atol=1e-6)
 
 
 BASES = [("relu", {}), ("leaky_relu", {"negative_slope": 0.2}), ("silu", {}), ("hardsilu", {}), ("gelu", {}),
@@ -123,7 +131,7 @@ BASES = [("relu", {}), ("leaky_relu", {"negative_slope": 0.2}), ("silu", {}), ("
 
 def _anact_step(module, x, grad_out, native):
     leaf = x.clone().requires_grad_()
-    with _native.disabled() if not native else torch.enable_grad():
+    with _native.disabled() if not native else contextlib.nullcontext():
         out = module(leaf)
         out.backward(grad_out)
     return out.detach(), leaf.grad
@@ -208,3 +216,31 @@ def test_environment_switch_turns_the_kernels_off(monkeypatch):
     assert _native.library() is not None
     monkeypatch.setenv("ACTSEARCH_NATIVE_KERNELS", "0")
     assert _native.library() is None and not _native.usable(torch.randn(2, 3))
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_apalu_kernels_match_the_pytorch_path(per_channel):
+    generator = torch.Generator().manual_seed(3)
+    kernel = A.APALU(per_channel=per_channel, num_channels=5)
+    with torch.no_grad():  # a and b away from 1, different per channel
+        kernel.a_raw.add_(torch.randn(kernel.a_raw.shape, generator=generator) * 0.5)
+        kernel.b_raw.add_(torch.randn(kernel.b_raw.shape, generator=generator) * 0.5)
+    reference = copy.deepcopy(kernel)
+    x = torch.randn(4, 5, 6, 6, generator=generator) * 2
+    x[0, 0, 0, :3] = torch.tensor([-1e-4, -0.2, 0.0])  # expm1 near 0, and the branch point
+    grad_out = torch.randn(4, 5, 6, 6, generator=generator)
+    out, grad = _anact_step(kernel, x, grad_out, native=True)
+    expected_out, expected_grad = _anact_step(reference, x, grad_out, native=False)
+    torch.testing.assert_close(out, expected_out, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out[0, 0, 0, 0], expected_out[0, 0, 0, 0], rtol=1e-6, atol=0)
+    for name in ("a_raw", "b_raw"):
+        torch.testing.assert_close(getattr(kernel, name).grad, getattr(reference, name).grad, rtol=1e-4, atol=1e-4)
+
+
+def test_apalu_kernel_keeps_nan_and_channels_last():
+    x = torch.randn(2, 3, 4, 4)
+    x[1, 2, 0, 0] = float("nan")
+    out = A.APALU()(x.contiguous(memory_format=torch.channels_last))
+    assert torch.isnan(out[1, 2, 0, 0]) and torch.isfinite(out[0]).all()
+    assert out.is_contiguous(memory_format=torch.channels_last)

@@ -249,7 +249,7 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
             return False
         if self.per_channel and (x.dim() < 2 or x.shape[1] != self.running_mean.numel()):
             return False  # the PyTorch path raises the error
-        return _native.usable(x, channels_last_ok=not self.per_channel)
+        return _native.usable(x, channels_last_ok=True)
 
     def _native_forward(self, x: torch.Tensor) -> torch.Tensor:
         kind, parameter = self._native_base

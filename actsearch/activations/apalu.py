@@ -8,7 +8,8 @@
 Continuous at 0, slope ``1.5 a`` from the right and ``b`` from the left. The paper gives neither the initial
 values nor how ``a`` and ``b`` stay positive; the reading adopted here: ``a = softplus(a_raw)`` and
 ``b = softplus(b_raw)`` with the raw parameters initialised so that a = b = 1, one pair per layer or one per
-channel (dimension 1). :func:`parameter_groups` keeps them out of weight decay.
+channel (dimension 1). :func:`parameter_groups` keeps them out of weight decay. Float32 CPU inputs run the C
+kernels of :mod:`actsearch.activations._native` (one pass each way); others the PyTorch function below.
 
 Example::
 
@@ -28,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from actsearch.activations import _channels
+from actsearch.activations import _channels, _native
 from actsearch.activations._checks import check_bool, check_channels
 from actsearch.activations.registry import register_activation
 
@@ -82,6 +83,25 @@ class _APALUFunction(torch.autograd.Function):
         return grad_x, grad_a, grad_b
 
 
+class _NativeAPALU(torch.autograd.Function):
+    """APALU through the C kernels, ``a`` and ``b`` of shape (1,) or (C,) (per channel, dimension 1)."""
+
+    @staticmethod
+    def forward(ctx, x, a, b, per_channel: bool):
+        ctx.per_channel = per_channel
+        ctx.save_for_backward(x, a, b)
+        return _native.apalu_forward(x, a, b, per_channel)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        x, a, b = ctx.saved_tensors
+        parameters = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
+        grad_x, grad_a, grad_b = _native.apalu_backward(x, grad, a, b, ctx.per_channel, ctx.needs_input_grad[0],
+                                                        parameters)
+        return grad_x, grad_a, grad_b, None
+
+
 def apalu(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """The APALU formula for ``a``, ``b`` tensors broadcastable against ``x``."""
     return _APALUFunction.apply(x, a, b)
@@ -118,7 +138,18 @@ class APALU(nn.modules.lazy.LazyModuleMixin, nn.Module):
         return F.softplus(self.b_raw)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._runs_native(x):
+            return _NativeAPALU.apply(x, self.a, self.b, self.per_channel)
         return apalu(x, _channels.broadcast(self.a, x), _channels.broadcast(self.b, x))
+
+    def _runs_native(self, x: torch.Tensor) -> bool:
+        if torch.compiler.is_compiling() or x.dim() < 1 or x.numel() == 0 or self.has_uninitialized_params():
+            return False
+        if self.a_raw.dtype != torch.float32:
+            return False
+        if self.per_channel and (x.dim() < 2 or x.shape[1] != self.a_raw.numel()):
+            return False  # the PyTorch path raises the error
+        return _native.usable(x, channels_last_ok=True)
 
     def extra_repr(self) -> str:
         return f"per_channel={self.per_channel}, num_channels={self.num_channels}"

@@ -11,8 +11,7 @@ behave the same. ``alpha`` is 1e-5 in the paper's CIFAR runs and 0.1 for ImageNe
 
 The default implementation is a custom autograd function with a hand-derived backward (exact for the
 unbiased variance). For float32 CPU inputs with statistics over trailing dimensions (the default) it runs
-fused C kernels (:mod:`actsearch.activations._native`), which keep the input and, for the sigmoid gate, the gate
-for backward. Otherwise it is PyTorch code, which keeps two input-sized tensors for backward (the input and the gate for sigmoid,
+fused C kernels (:mod:`actsearch.activations._native`), which keep only the input for backward. Otherwise it is PyTorch code, which keeps two input-sized tensors for backward (the input and the gate for sigmoid,
 the input and ``n`` for hardsigmoid; only the input for float16/bfloat16, where backward recomputes the
 rest). Statistics and gate are computed in float32 for float16/bfloat16 inputs (e.g. under autocast), so
 nothing overflows; the output has the input's dtype. Set ``module.fused = False`` (or call
@@ -172,16 +171,16 @@ class _NativeLayerActFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, y, hard: bool, alpha: float, groups: int):
-        out, gate, mean, rstd = _native.layeract_forward(y, alpha, hard, groups)
+        out, mean, rstd = _native.layeract_forward(y, alpha, hard, groups)
         ctx.hard = hard
-        ctx.save_for_backward(y, gate, mean, rstd)
+        ctx.save_for_backward(y, mean, rstd)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        y, gate, mean, rstd = ctx.saved_tensors
-        return _native.layeract_backward(y, gate, grad_out, mean, rstd, ctx.hard), None, None, None
+        y, mean, rstd = ctx.saved_tensors
+        return _native.layeract_backward(y, grad_out, mean, rstd, ctx.hard), None, None, None
 
 
 def _group_size(y: torch.Tensor, dims: tuple[int, ...]) -> int:

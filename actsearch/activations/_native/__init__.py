@@ -1,7 +1,7 @@
-"""Fused CPU kernels for LayerAct and ANAct, compiled from ``kernels.c`` on first use.
+"""Fused CPU kernels for LayerAct, ANAct and APALU, compiled from ``kernels.c`` on first use.
 
-Eager PyTorch runs LayerAct and ANAct as chains of memory-bound passes; the C kernels do each direction in one
-pass over memory (see ``kernels.c``). They cover float32 CPU tensors; everything else (GPU, float64, half
+Eager PyTorch runs these families as chains of memory-bound passes; the C kernels do each direction in one pass
+over memory (see ``kernels.c``). They cover float32 CPU tensors; everything else (GPU, float64, half
 precision, tracing with torch.compile / torch.export / torch.jit) keeps the PyTorch implementation, which is
 also what runs when no C compiler is found: a warning says so once.
 
@@ -16,7 +16,7 @@ Example::
     from actsearch.activations import _native
     x = torch.randn(8, 16, 4, 4)
     if _native.usable(x):  # x: float32, CPU, contiguous
-        out, gate, mean, rstd = _native.layeract_forward(x, alpha=1e-5, hard=False, groups=8)
+        out, mean, rstd = _native.layeract_forward(x, alpha=1e-5, hard=False, groups=8)
     with _native.disabled():
         ...                                     # the PyTorch implementation, e.g. to compare
 """
@@ -43,6 +43,8 @@ __all__ = [
     "anact_backward",
     "anact_forward",
     "anact_prepare",
+    "apalu_backward",
+    "apalu_forward",
     "build",
     "disabled",
     "layeract_backward",
@@ -135,12 +137,14 @@ def build(compiler: str | None = None, directory: Path | None = None) -> Path:
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     pointer, size, real, flag = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_int
     signatures = {
-        "layeract_forward": [pointer] * 5 + [size, size, real, flag, flag],
-        "layeract_backward": [pointer] * 6 + [size, size, flag, flag],
-        "anact_prepare": [flag, pointer, size, size, size, real] + [pointer] * 4
+        "layeract_forward": [pointer] * 4 + [size, size, real, flag, flag],
+        "layeract_backward": [pointer] * 5 + [size, size, flag, flag],
+        "anact_prepare": [flag, pointer, size, size, size, flag, real] + [pointer] * 4
         + [ctypes.c_double, ctypes.c_double, pointer, flag, ctypes.c_double, pointer],
-        "anact_forward": [flag] + [pointer] * 3 + [size, size, size, real, flag],
-        "anact_backward": [flag] + [pointer] * 5 + [size, size, size, real, flag],
+        "anact_forward": [flag] + [pointer] * 3 + [size, size, size, flag, real, flag],
+        "anact_backward": [flag] + [pointer] * 5 + [size, size, size, flag, real, flag],
+        "apalu_forward": [pointer] * 4 + [size, size, size, flag, flag],
+        "apalu_backward": [pointer] * 7 + [size, size, size, flag, flag],
     }
     for name, argtypes in signatures.items():
         function = getattr(lib, name)
@@ -216,46 +220,42 @@ def _pointer(tensor: torch.Tensor | None) -> int | None:
 
 
 def _check(status: int, name: str) -> None:
-    if status == 1:
-        raise MemoryError(f"actsearch: {name} could not allocate its scratch memory")
     if status != 0:
-        raise RuntimeError(f"actsearch: {name} failed with status {status}")
+        raise RuntimeError(f"actsearch: the {name} kernel failed with status {status}")
 
 
 def layeract_forward(x: torch.Tensor, alpha: float, hard: bool, groups: int):
-    """``(out, gate, mean, rstd)`` of LayerAct over ``groups`` equal, consecutive blocks of ``x``; ``gate`` (the
-    sigmoid gate, kept for backward) is None for the hardsigmoid gate."""
-    lib = _lib()
+    """``(out, mean, rstd)`` of LayerAct over ``groups`` equal, consecutive blocks of ``x``."""
     out = torch.empty_like(x)
-    gate = None if hard else torch.empty_like(x)
     mean, rstd = x.new_empty(groups), x.new_empty(groups)
-    lib.layeract_forward(
-        _pointer(x), _pointer(out), _pointer(gate), _pointer(mean), _pointer(rstd),
-        groups, x.numel() // groups, alpha, int(hard), torch.get_num_threads(),
+    _lib().layeract_forward(
+        _pointer(x), _pointer(out), _pointer(mean), _pointer(rstd), groups, x.numel() // groups, alpha, int(hard),
+        torch.get_num_threads(),
     )
-    return out, gate, mean, rstd
+    return out, mean, rstd
 
 
-def layeract_backward(x, gate, grad, mean, rstd, hard: bool) -> torch.Tensor:
+def layeract_backward(x, grad, mean, rstd, hard: bool) -> torch.Tensor:
     """The input gradient of :func:`layeract_forward` for the output gradient ``grad``."""
-    lib = _lib()
     grad = _same_layout(grad, x)
     grad_in = torch.empty_like(x)
     groups = mean.numel()
-    status = lib.layeract_backward(
-        _pointer(x), _pointer(gate), _pointer(grad), _pointer(mean), _pointer(rstd), _pointer(grad_in),
-        groups, x.numel() // groups, int(hard), torch.get_num_threads(),
+    _lib().layeract_backward(
+        _pointer(x), _pointer(grad), _pointer(mean), _pointer(rstd), _pointer(grad_in), groups, x.numel() // groups,
+        int(hard), torch.get_num_threads(),
     )
-    _check(status, "layeract backward")
     return grad_in
 
 
 def _layout(x: torch.Tensor, per_channel: bool) -> Sequence[int]:
-    """``(outer, channels, inner)``: the kernels see ``x`` as rows of ``inner`` elements, row r in channel
-    ``r % channels``; per layer, one channel and one row (in whatever memory order ``x`` has)."""
-    if per_channel:
-        return x.shape[0], x.shape[1], x[0, 0].numel()
-    return 1, 1, x.numel()
+    """``(outer, channels, inner, interleaved)``: the kernels see ``x`` as rows of ``inner`` elements, row r in
+    channel ``r % channels``; per layer, one channel and one row (in whatever memory order ``x`` has); per channel
+    in channels-last memory, ``inner`` pixels of ``channels`` interleaved values."""
+    if not per_channel:
+        return 1, 1, x.numel(), 0
+    if _is_channels_last(x) and not x.is_contiguous():
+        return 1, x.shape[1], x.numel() // x.shape[1], 1
+    return x.shape[0], x.shape[1], x[0, 0].numel(), 0
 
 
 def anact_prepare(kind: int, parameter: float, x, per_channel: bool, sample_size: int | None, running, momentum,
@@ -264,15 +264,13 @@ def anact_prepare(kind: int, parameter: float, x, per_channel: bool, sample_size
     ``d scale / d beta`` (see ``anact_prepare`` in kernels.c). With ``sample_size`` (training), the ``running``
     buffers (forward gain, backward gain, mean, batch count) first take in the statistics of the first
     ``sample_size`` samples of ``x``, in place."""
-    outer, channels, inner = _layout(x, per_channel)
-    sample_outer = 0
-    if sample_size is not None:
-        sample_outer = sample_size if per_channel else sample_size * (x.numel() // x.shape[0] if x.dim() else 1)
+    sample = x if sample_size is None else x[:sample_size]  # leading samples: dense in either memory format
+    outer, channels, inner, interleaved = _layout(sample, per_channel)
     forward_gain, backward_gain, mean, batches = running
     out = forward_gain.new_empty(4, channels)
     status = _lib().anact_prepare(
-        kind, _pointer(x) if sample_size is not None else None, sample_outer, channels,
-        inner if per_channel else 1, parameter, _pointer(forward_gain), _pointer(backward_gain), _pointer(mean),
+        kind, _pointer(sample) if sample_size is not None else None, outer, channels, inner, interleaved,
+        parameter, _pointer(forward_gain), _pointer(backward_gain), _pointer(mean),
         _pointer(batches), momentum, variance_floor, _pointer(beta), int(subtract_mean), gain_floor, _pointer(out),
     )
     _check(status, "anact statistics")
@@ -301,3 +299,24 @@ def anact_backward(kind: int, parameter: float, x, grad, coefficients, per_chann
     )
     _check(status, "anact backward")
     return grad_x, grad_beta
+
+
+def apalu_forward(x, a, b, per_channel: bool) -> torch.Tensor:
+    """APALU of ``x`` with float32 ``a``, ``b`` (one each, or one per channel)."""
+    out = torch.empty_like(x)
+    _lib().apalu_forward(_pointer(x), _pointer(out), _pointer(a), _pointer(b), *_layout(x, per_channel),
+                         torch.get_num_threads())
+    return out
+
+
+def apalu_backward(x, grad, a, b, per_channel: bool, input_gradient: bool, parameter_gradients: bool):
+    """``(grad_x or None, grad_a or None, grad_b or None)`` for :func:`apalu_forward`."""
+    grad = _same_layout(grad, x)
+    grad_x = torch.empty_like(x) if input_gradient else None
+    grad_a = torch.empty_like(a) if parameter_gradients else None
+    grad_b = torch.empty_like(b) if parameter_gradients else None
+    _lib().apalu_backward(
+        _pointer(x), _pointer(grad), _pointer(grad_x), _pointer(a), _pointer(b), _pointer(grad_a), _pointer(grad_b),
+        *_layout(x, per_channel), torch.get_num_threads(),
+    )
+    return grad_x, grad_a, grad_b

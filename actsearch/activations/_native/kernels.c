@@ -1,11 +1,13 @@
-/* CPU kernels for LayerAct and ANAct (float32, contiguous), compiled on first use by actsearch.activations._native.
+/* CPU kernels for LayerAct and ANAct (float32, dense: contiguous or channels-last), compiled on first use by
+ * actsearch.activations._native.
  *
  * Eager PyTorch evaluates LayerAct and ANAct as chains of memory-bound passes; these kernels do each direction in
  * one pass over memory. LayerAct works group by group (a group is one sample's statistics window): its extra
- * passes for the statistics then hit the cache, not memory. Accumulations are in double. NaN propagates as in
- * torch's own kernels, so divergence is still seen. Every entry point returns 0, or 1 when scratch memory could
- * not be allocated. Per-thread partial sums are combined in thread order, so results depend on the thread count
- * only through rounding, never on scheduling.
+ * passes for the statistics then hit the cache, not memory. Accumulations are in double. A NaN input still reaches
+ * the output (it may leave fewer elements NaN than torch would), so divergence is seen. Entry points return 0, or 2
+ * for an unknown ANAct base. Per-thread partial sums are combined in thread order, so results depend on the
+ * thread count only through rounding, never on scheduling. No heap memory is taken: malloc and free between the
+ * large tensors' allocations make glibc return their pages to the system and fault them in again.
  */
 #include <math.h>
 #include <stdint.h>
@@ -115,92 +117,101 @@ static inline void weighted_sums(const float *a, const float *b, double shift, i
     *weighted = total(s2) + tail2;
 }
 
-/* out = x * gate(n), n = (x - mean) * rstd; the sigmoid gate is also stored, for backward */
-static void layeract_gate(const float *restrict x, float *restrict out, float *restrict gate, int64_t m, float mean,
-                          float rstd, int hard) {
+/* out = x * gate(n), n = (x - mean) * rstd */
+static void layeract_gate(const float *restrict x, float *restrict out, int64_t m, float mean, float rstd, int hard) {
     if (hard) {
 #pragma omp simd
         for (int64_t i = 0; i < m; i++) out[i] = x[i] * hardsigmoid((x[i] - mean) * rstd);
     } else {
 #pragma omp simd
-        for (int64_t i = 0; i < m; i++) {
-            float g = sigmoid((x[i] - mean) * rstd);
-            gate[i] = g;
-            out[i] = x[i] * g;
-        }
+        for (int64_t i = 0; i < m; i++) out[i] = x[i] * sigmoid((x[i] - mean) * rstd);
     }
 }
 
-static void layeract_forward_group(const float *x, float *out, float *gate, float *mean_out, float *rstd_out,
-                                   int64_t m, float alpha, int hard) {
+static void layeract_forward_group(const float *x, float *out, float *mean_out, float *rstd_out, int64_t m,
+                                   float alpha, int hard) {
     /* shifted by the first element, the one-pass variance does not cancel */
     double sum, squares;
     shifted_sums(x, m, x[0], &sum, &squares);
     const double offset = sum / (double)m;
     const float mean = (float)(x[0] + offset);
     const float rstd = (float)(1.0 / sqrt((squares - sum * offset) / (double)(m - 1) + (double)alpha));
-    layeract_gate(x, out, gate, m, mean, rstd, hard);
+    layeract_gate(x, out, m, mean, rstd, hard);
     *mean_out = mean;
     *rstd_out = rstd;
 }
 
 /* grad_in = grad * g + r (h - mean(h)) - k (x - mu), h = grad * x * g'(n), k = r^3 sum(h (x - mu)) / (m - 1).
- * The first pass puts h in grad_in, which stays in cache for the sums and the second pass. (No heap memory here:
- * malloc and free between the large tensors' allocations make glibc return and re-fault their pages.) */
-static void layeract_backward_group(const float *restrict x, const float *restrict gate, const float *restrict grad,
-                                    float mean, float rstd, float *restrict grad_in, int64_t m, int hard) {
-    if (hard) {
+ * The first pass keeps the gate g in grad_in (in cache for the second pass) and sums h from a stack buffer,
+ * CHUNK at a time; the second recomputes h from g. One exp per element, and only x kept from forward. */
+#define CHUNK 1024
+static void layeract_backward_group(const float *restrict x, const float *restrict grad, float mean, float rstd,
+                                    float *restrict grad_in, int64_t m, int hard) {
+    double sum_h = 0.0, sum_h_centered = 0.0;
+    float h[CHUNK];
+    for (int64_t begin = 0; begin < m; begin += CHUNK) {
+        const int64_t n = m - begin < CHUNK ? m - begin : CHUNK;
+        const float *restrict xc = x + begin, *restrict gc = grad + begin;
+        float *restrict gate = grad_in + begin;
+        if (hard) {
 #pragma omp simd
-        for (int64_t i = 0; i < m; i++) {
-            float n = (x[i] - mean) * rstd;
-            float slope = (n > -3.0f && n < 3.0f) ? (1.0f / 6.0f) : 0.0f;
-            grad_in[i] = grad[i] * x[i] * slope;
+            for (int64_t i = 0; i < n; i++) {
+                float normalized = (xc[i] - mean) * rstd;
+                float slope = (normalized > -3.0f && normalized < 3.0f) ? (1.0f / 6.0f) : 0.0f;
+                h[i] = gc[i] * xc[i] * slope;
+            }
+        } else {
+#pragma omp simd
+            for (int64_t i = 0; i < n; i++) {
+                float g = sigmoid((xc[i] - mean) * rstd);
+                gate[i] = g;
+                h[i] = gc[i] * xc[i] * (g * (1.0f - g));
+            }
         }
-    } else {
-#pragma omp simd
-        for (int64_t i = 0; i < m; i++) grad_in[i] = grad[i] * x[i] * (gate[i] * (1.0f - gate[i]));
+        double chunk_h, chunk_h_centered;
+        weighted_sums(h, xc, mean, n, &chunk_h, &chunk_h_centered);
+        sum_h += chunk_h;
+        sum_h_centered += chunk_h_centered;
     }
-    double sum_h, sum_h_centered;
-    weighted_sums(grad_in, x, mean, m, &sum_h, &sum_h_centered);
     const float k = (float)((double)rstd * rstd * rstd * sum_h_centered / (double)(m - 1));
     const float mean_h = (float)(sum_h / (double)m);
     if (hard) {
 #pragma omp simd
         for (int64_t i = 0; i < m; i++) {
-            float centered = x[i] - mean;
-            grad_in[i] = grad[i] * hardsigmoid(centered * rstd) + rstd * (grad_in[i] - mean_h) - k * centered;
+            float centered = x[i] - mean, normalized = centered * rstd;
+            float slope = (normalized > -3.0f && normalized < 3.0f) ? (1.0f / 6.0f) : 0.0f;
+            grad_in[i] = grad[i] * hardsigmoid(normalized) + rstd * (grad[i] * x[i] * slope - mean_h) - k * centered;
         }
     } else {
 #pragma omp simd
-        for (int64_t i = 0; i < m; i++)
-            grad_in[i] = grad[i] * gate[i] + rstd * (grad_in[i] - mean_h) - k * (x[i] - mean);
+        for (int64_t i = 0; i < m; i++) {
+            float g = grad_in[i];
+            grad_in[i] = grad[i] * g + rstd * (grad[i] * x[i] * (g * (1.0f - g)) - mean_h) - k * (x[i] - mean);
+        }
     }
 }
 
-/* gate: where the sigmoid gate is stored (unused for hard = 1) */
-int layeract_forward(const float *x, float *out, float *gate, float *mean, float *rstd, int64_t groups, int64_t m,
-                     float alpha, int hard, int threads) {
+int layeract_forward(const float *x, float *out, float *mean, float *rstd, int64_t groups, int64_t m, float alpha,
+                     int hard, int threads) {
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         FLUSH_DENORMALS_BEGIN
 #pragma omp for schedule(static)
         for (int64_t g = 0; g < groups; g++)
-            layeract_forward_group(x + g * m, out + g * m, hard ? NULL : gate + g * m, mean + g, rstd + g, m, alpha,
-                                   hard);
+            layeract_forward_group(x + g * m, out + g * m, mean + g, rstd + g, m, alpha, hard);
         FLUSH_DENORMALS_END
     }
     return 0;
 }
 
-int layeract_backward(const float *x, const float *gate, const float *grad, const float *mean, const float *rstd,
-                      float *grad_in, int64_t groups, int64_t m, int hard, int threads) {
+int layeract_backward(const float *x, const float *grad, const float *mean, const float *rstd, float *grad_in,
+                      int64_t groups, int64_t m, int hard, int threads) {
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         FLUSH_DENORMALS_BEGIN
 #pragma omp for schedule(static)
         for (int64_t g = 0; g < groups; g++)
-            layeract_backward_group(x + g * m, hard ? NULL : gate + g * m, grad + g * m, mean[g], rstd[g],
-                                    grad_in + g * m, m, hard);
+            layeract_backward_group(x + g * m, grad + g * m, mean[g], rstd[g], grad_in + g * m, m, hard);
         FLUSH_DENORMALS_END
     }
     return 0;
@@ -244,20 +255,38 @@ static inline float hardsilu_both(float x, float p, float *slope) {
     return hardsilu_value(x, p);
 }
 
-/* Phi(x) = erfc(-x / sqrt 2) / 2, with the Chebyshev erfc of Numerical Recipes (relative error < 1.2e-7) */
-static inline float normal_cdf(float x) {
+/* Phi(x) = erfc(-x / sqrt 2) / 2, and the density in *density. For z >= 0, erfc(z) = t exp(-z^2) R(t) with
+ * t = 1 / (1 + z / 2) and R a degree-10 polynomial fitted for this file (relative error 3e-8, about 2e-7 in float
+ * arithmetic), so that one exp, exp(-x^2 / 2), serves both the distribution and the density. */
+static inline float normal_cdf(float x, float *density) {
     float z = fabsf(x) * 0.70710678118654752f;
     float t = 1.0f / (1.0f + 0.5f * z);
-    float poly = -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f + t * (-0.18628806f +
-                 t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f))))))));
-    float upper_tail = 0.5f * t * exp_clamped(-z * z + poly); /* Phi(-|x|) */
-    return x < 0.0f ? upper_tail : 1.0f - upper_tail;
+    float r = 4.630637641e-02f;
+    r = r * t - 2.499240473e-01f;
+    r = r * t + 5.250830231e-01f;
+    r = r * t - 4.905790712e-01f;
+    r = r * t + 1.561491941e-01f;
+    r = r * t - 6.878074725e-02f;
+    r = r * t + 9.551236625e-02f;
+    r = r * t + 1.751865882e-01f;
+    r = r * t + 2.468514764e-01f;
+    r = r * t + 2.821004215e-01f;
+    r = r * t + 2.820944495e-01f;
+    float gaussian = exp_clamped(-z * z);
+    float lower_tail = 0.5f * t * gaussian * r; /* Phi(-|x|) */
+    *density = 0.39894228040143268f * gaussian;
+    return x < 0.0f ? lower_tail : 1.0f - lower_tail;
 }
-static inline float gelu_value(float x, float p) { (void)p; return x * normal_cdf(x); }
+static inline float gelu_value(float x, float p) {
+    (void)p;
+    float density;
+    return x * normal_cdf(x, &density);
+}
 static inline float gelu_both(float x, float p, float *slope) {
     (void)p;
-    float cdf = normal_cdf(x);
-    *slope = cdf + x * 0.39894228040143268f * exp_clamped(-0.5f * x * x);
+    float density;
+    float cdf = normal_cdf(x, &density);
+    *slope = cdf + x * density;
     return x * cdf;
 }
 
@@ -282,11 +311,16 @@ static inline float gelu_tanh_both(float x, float p, float *slope) {
 
 typedef struct {
     int64_t count, channels, inner, total;
+    int interleaved;
 } Layout;
 
-static inline Layout layout_of(int64_t outer, int64_t channels, int64_t inner) {
+/* interleaved: channels-last data with a scale per channel, `inner` pixels of `channels` values each (element
+ * (q, c) at q * channels + c), processed pixel by pixel, or by blocks of CHANNEL_BLOCK channels for sums */
+#define CHANNEL_BLOCK 64
+static inline Layout layout_of(int64_t outer, int64_t channels, int64_t inner, int interleaved) {
     Layout layout = {channels == 1 ? (outer * inner + SEGMENT - 1) / SEGMENT : outer * channels, channels, inner,
-                     outer * inner * channels};
+                     outer * inner * channels, interleaved && channels > 1};
+    if (layout.interleaved) layout.count = outer * inner;
     return layout;
 }
 
@@ -324,15 +358,26 @@ static inline void pair_sums(const float *a, const float *b, int64_t m, double *
         _Pragma("omp parallel num_threads(threads) if (threads > 1)")                                             \
         {                                                                                                           \
             FLUSH_DENORMALS_BEGIN                                                                                   \
-            _Pragma("omp for schedule(static)")                                                                     \
-            for (int64_t s = 0; s < layout.count; s++) {                                                            \
-                int64_t length, c;                                                                                  \
-                const int64_t start = segment_of(&layout, s, &length, &c);                                          \
-                const float a = scale[c], b = shift[c];                                                             \
-                const float *restrict xs = x + start;                                                               \
-                float *restrict os = out + start;                                                                   \
-                _Pragma("omp simd")                                                                                 \
-                for (int64_t i = 0; i < length; i++) os[i] = NAME##_value(xs[i], p) * a - b;                         \
+            if (layout.interleaved) {                                                                               \
+                const int64_t channels = layout.channels;                                                           \
+                _Pragma("omp for schedule(static)")                                                                 \
+                for (int64_t q = 0; q < layout.count; q++) {                                                        \
+                    const float *restrict xs = x + q * channels;                                                    \
+                    float *restrict os = out + q * channels;                                                        \
+                    _Pragma("omp simd")                                                                             \
+                    for (int64_t c = 0; c < channels; c++) os[c] = NAME##_value(xs[c], p) * scale[c] - shift[c];    \
+                }                                                                                                   \
+            } else {                                                                                                \
+                _Pragma("omp for schedule(static)")                                                                 \
+                for (int64_t s = 0; s < layout.count; s++) {                                                        \
+                    int64_t length, c;                                                                              \
+                    const int64_t start = segment_of(&layout, s, &length, &c);                                      \
+                    const float a = scale[c], b = shift[c];                                                         \
+                    const float *restrict xs = x + start;                                                           \
+                    float *restrict os = out + start;                                                               \
+                    _Pragma("omp simd")                                                                             \
+                    for (int64_t i = 0; i < length; i++) os[i] = NAME##_value(xs[i], p) * a - b;                     \
+                }                                                                                                   \
             }                                                                                                       \
             FLUSH_DENORMALS_END                                                                                     \
         }                                                                                                           \
@@ -340,9 +385,7 @@ static inline void pair_sums(const float *a, const float *b, int64_t m, double *
 
 /* Over a span of `length` elements in one channel (scale a): grad_x = grad * f'(x) * a unless grad_x is NULL, and,
  * when weighted is not NULL, weighted += sum(grad * f(x)) and plain += sum(grad). The products wait in a stack
- * buffer, CHUNK at a time (no heap memory in the kernels: malloc and free between the large tensors' allocations
- * make glibc return and re-fault their pages). */
-#define CHUNK 1024
+ * buffer, CHUNK at a time. */
 #define ANACT_BACKWARD_SPAN(NAME)                                                                                  \
     static inline void anact_backward_span_##NAME(const float *restrict xs, const float *restrict gs,              \
                                                   float *restrict gxs, float a, float p, int64_t length,            \
@@ -380,6 +423,56 @@ static inline void pair_sums(const float *a, const float *b, int64_t m, double *
         }                                                                                                           \
     }
 
+/* ANACT_BACKWARD for interleaved data: blocks of channels over threads when grad_beta is wanted (each channel's
+ * sums in one thread), else pixels over threads */
+#define ANACT_BACKWARD_INTERLEAVED(NAME)                                                                           \
+    static void anact_backward_interleaved_##NAME(const float *x, const float *grad, float *grad_x,                \
+                                                  const float *coefficients, float *grad_beta, Layout layout,       \
+                                                  float p, int threads) {                                           \
+        const int64_t channels = layout.channels, pixels = layout.count;                                            \
+        const float *scale = coefficients, *mean = coefficients + 2 * channels, *dscale = coefficients + 3 * channels; \
+        _Pragma("omp parallel num_threads(threads) if (threads > 1)")                                             \
+        {                                                                                                           \
+            FLUSH_DENORMALS_BEGIN                                                                                   \
+            if (grad_beta) {                                                                                        \
+                _Pragma("omp for schedule(static)")                                                                 \
+                for (int64_t first = 0; first < channels; first += CHANNEL_BLOCK) {                                 \
+                    const int64_t width = channels - first < CHANNEL_BLOCK ? channels - first : CHANNEL_BLOCK;      \
+                    double weighted[CHANNEL_BLOCK] = {0}, plain[CHANNEL_BLOCK] = {0};                               \
+                    for (int64_t q = 0; q < pixels; q++) {                                                          \
+                        const int64_t start = q * channels + first;                                                 \
+                        const float *restrict xs = x + start, *restrict gs = grad + start;                          \
+                        float *restrict gxs = grad_x ? grad_x + start : NULL;                                       \
+                        _Pragma("omp simd")                                                                         \
+                        for (int64_t j = 0; j < width; j++) {                                                       \
+                            float slope;                                                                            \
+                            float value = NAME##_both(xs[j], p, &slope);                                            \
+                            if (gxs) gxs[j] = gs[j] * slope * scale[first + j];                                     \
+                            weighted[j] += gs[j] * value;                                                           \
+                            plain[j] += gs[j];                                                                      \
+                        }                                                                                           \
+                    }                                                                                               \
+                    for (int64_t j = 0; j < width; j++)                                                             \
+                        grad_beta[first + j] =                                                                      \
+                            (float)((weighted[j] - mean[first + j] * plain[j]) * dscale[first + j]);                \
+                }                                                                                                   \
+            } else {                                                                                                \
+                _Pragma("omp for schedule(static)")                                                                 \
+                for (int64_t q = 0; q < pixels; q++) {                                                              \
+                    const float *restrict xs = x + q * channels, *restrict gs = grad + q * channels;                \
+                    float *restrict gxs = grad_x + q * channels;                                                    \
+                    _Pragma("omp simd")                                                                             \
+                    for (int64_t c = 0; c < channels; c++) {                                                        \
+                        float slope;                                                                                \
+                        NAME##_both(xs[c], p, &slope);                                                              \
+                        gxs[c] = gs[c] * slope * scale[c];                                                          \
+                    }                                                                                               \
+                }                                                                                                   \
+            }                                                                                                       \
+            FLUSH_DENORMALS_END                                                                                     \
+        }                                                                                                           \
+    }
+
 /* grad_x = grad * f'(x) * scale (skipped when NULL) and, when grad_beta is not NULL, per channel
  * grad_beta = sum(grad * (f(x) - mean)) * d scale / d beta, from the coefficients of anact_prepare. Per-channel sums
  * are split over threads by channel; one channel's over threads by segment, into per-thread slots added up in
@@ -390,6 +483,10 @@ static inline void pair_sums(const float *a, const float *b, int64_t m, double *
                                       float *grad_beta, Layout layout, float p, int threads) {                      \
         const int64_t channels = layout.channels;                                                                   \
         const float *scale = coefficients, *mean = coefficients + 2 * channels, *dscale = coefficients + 3 * channels; \
+        if (layout.interleaved) {                                                                                   \
+            anact_backward_interleaved_##NAME(x, grad, grad_x, coefficients, grad_beta, layout, p, threads);       \
+            return;                                                                                                 \
+        }                                                                                                           \
         if (grad_beta && channels > 1) {                                                                            \
             _Pragma("omp parallel num_threads(threads) if (threads > 1)")                                         \
             {                                                                                                       \
@@ -430,13 +527,28 @@ static inline void pair_sums(const float *a, const float *b, int64_t m, double *
         }                                                                                                           \
     }
 
-/* For channel c: sums[0 .. 4] = sum x, sum x^2, sum f(x), sum f(x)^2, sum f'(x)^2 (single-threaded: it runs on a
- * sample of the batch) */
+/* For the channels first .. first + width - 1 (width 1 unless interleaved): sums[k][j] for channel first + j, with
+ * k = 0 .. 4: sum x, sum x^2, sum f(x), sum f(x)^2, sum f'(x)^2 (single-threaded: it runs on a sample of the batch) */
 #define ANACT_STATISTICS(NAME)                                                                                     \
-    static void anact_statistics_##NAME(const float *x, Layout layout, float p, int64_t c, double *sums) {        \
+    static void anact_statistics_##NAME(const float *x, Layout layout, float p, int64_t first, int64_t width,     \
+                                        double sums[5][CHANNEL_BLOCK]) {                                           \
+        if (layout.interleaved) {                                                                                   \
+            for (int k = 0; k < 5; k++)                                                                             \
+                for (int64_t j = 0; j < width; j++) sums[k][j] = 0.0;                                               \
+            for (int64_t q = 0; q < layout.count; q++) {                                                            \
+                const float *xs = x + q * layout.channels + first;                                                  \
+                _Pragma("omp simd")                                                                                 \
+                for (int64_t j = 0; j < width; j++) {                                                               \
+                    float v = xs[j], d;                                                                             \
+                    float f = NAME##_both(v, p, &d);                                                                \
+                    sums[0][j] += v, sums[1][j] += v * v, sums[2][j] += f, sums[3][j] += f * f, sums[4][j] += d * d; \
+                }                                                                                                   \
+            }                                                                                                       \
+            return;                                                                                                 \
+        }                                                                                                           \
         double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0, s4 = 0.0;                                                    \
         const int64_t step = layout.channels == 1 ? 1 : layout.channels;                                           \
-        for (int64_t s = layout.channels == 1 ? 0 : c; s < layout.count; s += step) {                               \
+        for (int64_t s = layout.channels == 1 ? 0 : first; s < layout.count; s += step) {                           \
             int64_t length, channel;                                                                                \
             const float *xs = x + segment_of(&layout, s, &length, &channel);                                        \
             _Pragma("omp simd reduction(+ : s0, s1, s2, s3, s4)")                                                   \
@@ -450,10 +562,12 @@ static inline void pair_sums(const float *a, const float *b, int64_t m, double *
                 s4 += d * d;                                                                                        \
             }                                                                                                       \
         }                                                                                                           \
-        sums[0] = s0, sums[1] = s1, sums[2] = s2, sums[3] = s3, sums[4] = s4;                                       \
+        sums[0][0] = s0, sums[1][0] = s1, sums[2][0] = s2, sums[3][0] = s3, sums[4][0] = s4;                        \
     }
 
-#define ANACT_KERNELS(NAME) ANACT_FORWARD(NAME) ANACT_BACKWARD_SPAN(NAME) ANACT_BACKWARD(NAME) ANACT_STATISTICS(NAME)
+#define ANACT_KERNELS(NAME)                                                                                        \
+    ANACT_FORWARD(NAME) ANACT_BACKWARD_SPAN(NAME) ANACT_BACKWARD_INTERLEAVED(NAME) ANACT_BACKWARD(NAME)            \
+    ANACT_STATISTICS(NAME)
 ANACT_KERNELS(relu)
 ANACT_KERNELS(leaky_relu)
 ANACT_KERNELS(silu)
@@ -478,30 +592,36 @@ ANACT_KERNELS(gelu_tanh)
 
 /* ANAct's state before a pass, per channel c of `channels`. In training (`sample` not NULL), first the running
  * estimates rho (forward gain E[f(x)^2] / Var(x), the variance floored at variance_floor), rho' (backward gain
- * E[f'(x)^2]) and mean (E[f(x)]) move towards the sample's (`sample_outer` rows of `inner`; weight 1 for the first
- * batch, else 1 - momentum) and `batches` counts one more; the buffers are written in place, as BatchNorm's running
- * statistics are, and never saved for backward. Then the coefficients, a snapshot for the pass: out[c] = scale =
+ * E[f'(x)^2]) and mean (E[f(x)]) move towards the sample's (`sample_outer` rows of `inner`, `interleaved` as in
+ * layout_of; weight 1 for the first batch, else 1 - momentum) and `batches` counts one more; the buffers are
+ * written in place, as BatchNorm's running statistics are, and never saved for backward. Then the coefficients, a snapshot for the pass: out[c] = scale =
  * lambda + 0.3 tanh(beta) with lambda = sqrt((rho + rho') / (2 rho rho')) and both gains floored at gain_floor;
  * out[C + c] = scale * mean; out[2C + c] = mean; out[3C + c] = d scale / d beta. beta may be NULL (not learnable),
  * and with subtract_mean = 0 the mean counts as 0. */
-int anact_prepare(int kind, const float *sample, int64_t sample_outer, int64_t channels, int64_t inner, float p,
-                  float *rho, float *rho_prime, float *mean, int64_t *batches, double momentum, double variance_floor,
-                  const float *beta, int subtract_mean, double gain_floor, float *out) {
+int anact_prepare(int kind, const float *sample, int64_t sample_outer, int64_t channels, int64_t inner,
+                  int interleaved, float p, float *rho, float *rho_prime, float *mean, int64_t *batches,
+                  double momentum, double variance_floor, const float *beta, int subtract_mean, double gain_floor,
+                  float *out) {
     if (kind < RELU || kind > GELU_TANH) return 2;
     if (sample) {
         FLUSH_DENORMALS_BEGIN
-        const Layout layout = layout_of(sample_outer, channels, inner);
+        const Layout layout = layout_of(sample_outer, channels, inner, interleaved);
         const double count = (double)(sample_outer * inner);
         const double weight = *batches == 0 ? 1.0 : 1.0 - momentum;
-        for (int64_t c = 0; c < channels; c++) {
-            double sums[5];
-            FOR_EACH_BASE(CALL_STATISTICS, sample, layout, p, c, sums)
-            double mean_x = sums[0] / count;
-            double variance = sums[1] / count - mean_x * mean_x;
-            double estimates[3] = {sums[3] / count / (variance > variance_floor ? variance : variance_floor),
-                                   sums[4] / count, sums[2] / count};
-            float *running[3] = {rho + c, rho_prime + c, mean + c};
-            for (int k = 0; k < 3; k++) *running[k] = (float)(*running[k] + weight * (estimates[k] - *running[k]));
+        const int64_t block = layout.interleaved ? CHANNEL_BLOCK : 1;
+        for (int64_t first = 0; first < channels; first += block) {
+            const int64_t width = channels - first < block ? channels - first : block;
+            double sums[5][CHANNEL_BLOCK];
+            FOR_EACH_BASE(CALL_STATISTICS, sample, layout, p, first, width, sums)
+            for (int64_t j = 0; j < width; j++) {
+                const int64_t c = first + j;
+                double mean_x = sums[0][j] / count;
+                double variance = sums[1][j] / count - mean_x * mean_x;
+                double estimates[3] = {sums[3][j] / count / (variance > variance_floor ? variance : variance_floor),
+                                       sums[4][j] / count, sums[2][j] / count};
+                float *running[3] = {rho + c, rho_prime + c, mean + c};
+                for (int k = 0; k < 3; k++) *running[k] = (float)(*running[k] + weight * (estimates[k] - *running[k]));
+            }
         }
         *batches += 1;
         FLUSH_DENORMALS_END
@@ -523,16 +643,220 @@ int anact_prepare(int kind, const float *sample, int64_t sample_outer, int64_t c
 
 /* out = f(x) * scale - shift, per channel, with the coefficients of anact_prepare */
 int anact_forward(int kind, const float *x, float *out, const float *coefficients, int64_t outer, int64_t channels,
-                  int64_t inner, float p, int threads) {
-    FOR_EACH_BASE(CALL_FORWARD, x, out, coefficients, coefficients + channels, layout_of(outer, channels, inner), p,
-                  threads)
+                  int64_t inner, int interleaved, float p, int threads) {
+    FOR_EACH_BASE(CALL_FORWARD, x, out, coefficients, coefficients + channels,
+                  layout_of(outer, channels, inner, interleaved), p, threads)
     return 0;
 }
 
 /* grad_x (skipped when NULL) and grad_beta (skipped when NULL): see ANACT_BACKWARD */
 int anact_backward(int kind, const float *x, const float *grad, float *grad_x, const float *coefficients,
-                   float *grad_beta, int64_t outer, int64_t channels, int64_t inner, float p, int threads) {
-    FOR_EACH_BASE(CALL_BACKWARD, x, grad, grad_x, coefficients, grad_beta, layout_of(outer, channels, inner), p,
-                  threads)
+                   float *grad_beta, int64_t outer, int64_t channels, int64_t inner, int interleaved, float p,
+                   int threads) {
+    FOR_EACH_BASE(CALL_BACKWARD, x, grad, grad_x, coefficients, grad_beta,
+                  layout_of(outer, channels, inner, interleaved), p, threads)
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------ APALU
+ * x >= 0: a (x + x sigmoid(1.702 x)), slope a (1 + s + 1.702 x s (1 - s)) with s = sigmoid(1.702 x);
+ * x < 0: b expm1(x), slope b exp(x). `a` and `b` per channel (the layouts of ANAct). */
+
+/* the unit parts: *positive = x + x s (x >= 0, else 0), *negative = expm1(x) (x < 0, else 0), and the slopes for
+ * a = b = 1 of each branch (0 off it). One exp serves both branches: exp(-1.702 x) for the sigmoid where x >= 0,
+ * exp(x) below; near 0 a Taylor polynomial gives expm1, where exp(x) - 1 would cancel. */
+static inline void apalu_parts(float x, float *positive, float *negative, float *slope_a, float *slope_b) {
+    int nonnegative = x >= 0.0f;
+    float e = exp_clamped(nonnegative ? -1.702f * x : x);
+    float s = 1.0f / (1.0f + e);
+    float taylor = x * (1.0f + x * (0.5f + x * (1.0f / 6.0f + x * (1.0f / 24.0f + x * (1.0f / 120.0f +
+                   x * (1.0f / 720.0f + x * (1.0f / 5040.0f)))))));
+    *positive = nonnegative ? x + x * s : 0.0f;
+    *negative = nonnegative ? 0.0f : (x > -0.25f ? taylor : e - 1.0f);
+    *slope_a = nonnegative ? 1.0f + s + 1.702f * x * s * (1.0f - s) : 0.0f;
+    *slope_b = nonnegative ? 0.0f : e;
+}
+
+static void apalu_forward_span(const float *restrict xs, float *restrict os, float a, float b, int64_t length) {
+#pragma omp simd
+    for (int64_t i = 0; i < length; i++) {
+        float positive, negative, slope_a, slope_b, x = xs[i];
+        apalu_parts(x, &positive, &negative, &slope_a, &slope_b);
+        float out = a * positive + b * negative;
+        os[i] = x != x ? x : out; /* NaN stays NaN (the negative branch clamps it away) */
+    }
+}
+
+/* grad_x = grad * f'(x) unless NULL; with sum_a: sum_a += sum(grad * positive), sum_b += sum(grad * negative) */
+static void apalu_backward_span(const float *restrict xs, const float *restrict gs, float *restrict gxs, float a,
+                                float b, int64_t length, double *sum_a, double *sum_b) {
+    if (!sum_a) {
+#pragma omp simd
+        for (int64_t i = 0; i < length; i++) {
+            float positive, negative, slope_a, slope_b;
+            apalu_parts(xs[i], &positive, &negative, &slope_a, &slope_b);
+            gxs[i] = gs[i] * (a * slope_a + b * slope_b);
+        }
+        return;
+    }
+    float weighted_a[CHUNK], weighted_b[CHUNK];
+    for (int64_t begin = 0; begin < length; begin += CHUNK) {
+        const int64_t n = length - begin < CHUNK ? length - begin : CHUNK;
+        const float *restrict xc = xs + begin, *restrict gc = gs + begin;
+        if (gxs) {
+            float *restrict gxc = gxs + begin;
+#pragma omp simd
+            for (int64_t i = 0; i < n; i++) {
+                float positive, negative, slope_a, slope_b;
+                apalu_parts(xc[i], &positive, &negative, &slope_a, &slope_b);
+                gxc[i] = gc[i] * (a * slope_a + b * slope_b);
+                weighted_a[i] = gc[i] * positive;
+                weighted_b[i] = gc[i] * negative;
+            }
+        } else {
+#pragma omp simd
+            for (int64_t i = 0; i < n; i++) {
+                float positive, negative, slope_a, slope_b;
+                apalu_parts(xc[i], &positive, &negative, &slope_a, &slope_b);
+                weighted_a[i] = gc[i] * positive;
+                weighted_b[i] = gc[i] * negative;
+            }
+        }
+        double part_a, part_b;
+        pair_sums(weighted_a, weighted_b, n, &part_a, &part_b);
+        *sum_a += part_a;
+        *sum_b += part_b;
+    }
+}
+
+int apalu_forward(const float *x, float *out, const float *a, const float *b, int64_t outer, int64_t channels,
+                  int64_t inner, int interleaved, int threads) {
+    const Layout layout = layout_of(outer, channels, inner, interleaved);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        FLUSH_DENORMALS_BEGIN
+        if (layout.interleaved) {
+#pragma omp for schedule(static)
+            for (int64_t q = 0; q < layout.count; q++) {
+                const float *restrict xs = x + q * channels;
+                float *restrict os = out + q * channels;
+#pragma omp simd
+                for (int64_t c = 0; c < channels; c++) {
+                    float positive, negative, slope_a, slope_b, v = xs[c];
+                    apalu_parts(v, &positive, &negative, &slope_a, &slope_b);
+                    float result = a[c] * positive + b[c] * negative;
+                    os[c] = v != v ? v : result;
+                }
+            }
+        } else {
+#pragma omp for schedule(static)
+            for (int64_t s = 0; s < layout.count; s++) {
+                int64_t length, c;
+                const int64_t start = segment_of(&layout, s, &length, &c);
+                apalu_forward_span(x + start, out + start, a[c], b[c], length);
+            }
+        }
+        FLUSH_DENORMALS_END
+    }
+    return 0;
+}
+
+/* apalu_backward for interleaved data: blocks of channels over threads when the parameters' gradients are wanted,
+ * else pixels */
+static void apalu_backward_interleaved(const float *x, const float *grad, float *grad_x, const float *a,
+                                       const float *b, float *grad_a, float *grad_b, Layout layout, int threads) {
+    const int64_t channels = layout.channels, pixels = layout.count;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        FLUSH_DENORMALS_BEGIN
+        if (grad_a) {
+#pragma omp for schedule(static)
+            for (int64_t first = 0; first < channels; first += CHANNEL_BLOCK) {
+                const int64_t width = channels - first < CHANNEL_BLOCK ? channels - first : CHANNEL_BLOCK;
+                double sum_a[CHANNEL_BLOCK] = {0}, sum_b[CHANNEL_BLOCK] = {0};
+                for (int64_t q = 0; q < pixels; q++) {
+                    const int64_t start = q * channels + first;
+                    const float *restrict xs = x + start, *restrict gs = grad + start;
+                    float *restrict gxs = grad_x ? grad_x + start : NULL;
+#pragma omp simd
+                    for (int64_t j = 0; j < width; j++) {
+                        float positive, negative, slope_a, slope_b;
+                        apalu_parts(xs[j], &positive, &negative, &slope_a, &slope_b);
+                        if (gxs) gxs[j] = gs[j] * (a[first + j] * slope_a + b[first + j] * slope_b);
+                        sum_a[j] += gs[j] * positive;
+                        sum_b[j] += gs[j] * negative;
+                    }
+                }
+                for (int64_t j = 0; j < width; j++) {
+                    grad_a[first + j] = (float)sum_a[j];
+                    grad_b[first + j] = (float)sum_b[j];
+                }
+            }
+        } else {
+#pragma omp for schedule(static)
+            for (int64_t q = 0; q < pixels; q++) {
+                const float *restrict xs = x + q * channels, *restrict gs = grad + q * channels;
+                float *restrict gxs = grad_x + q * channels;
+#pragma omp simd
+                for (int64_t c = 0; c < channels; c++) {
+                    float positive, negative, slope_a, slope_b;
+                    apalu_parts(xs[c], &positive, &negative, &slope_a, &slope_b);
+                    gxs[c] = gs[c] * (a[c] * slope_a + b[c] * slope_b);
+                }
+            }
+        }
+        FLUSH_DENORMALS_END
+    }
+}
+
+/* grad_x (skipped when NULL), and grad_a, grad_b per channel (skipped when NULL; both or neither); sums are split
+ * over threads as in ANACT_BACKWARD */
+int apalu_backward(const float *x, const float *grad, float *grad_x, const float *a, const float *b, float *grad_a,
+                   float *grad_b, int64_t outer, int64_t channels, int64_t inner, int interleaved, int threads) {
+    const Layout layout = layout_of(outer, channels, inner, interleaved);
+    if (layout.interleaved) {
+        apalu_backward_interleaved(x, grad, grad_x, a, b, grad_a, grad_b, layout, threads);
+        return 0;
+    }
+    if (grad_a && channels > 1) {
+#pragma omp parallel num_threads(threads) if (threads > 1)
+        {
+            FLUSH_DENORMALS_BEGIN
+#pragma omp for schedule(static)
+            for (int64_t c = 0; c < channels; c++) {
+                double sum_a = 0.0, sum_b = 0.0;
+                for (int64_t row = c; row < layout.count; row += channels) {
+                    const int64_t start = row * layout.inner;
+                    apalu_backward_span(x + start, grad + start, grad_x ? grad_x + start : NULL, a[c], b[c],
+                                        layout.inner, &sum_a, &sum_b);
+                }
+                grad_a[c] = (float)sum_a;
+                grad_b[c] = (float)sum_b;
+            }
+            FLUSH_DENORMALS_END
+        }
+        return 0;
+    }
+    const int parts = threads < 1 ? 1 : (threads > MAX_PARTS ? MAX_PARTS : threads);
+    double partial[2 * MAX_PARTS] = {0};
+#pragma omp parallel num_threads(parts) if (parts > 1)
+    {
+        FLUSH_DENORMALS_BEGIN
+        double *own = partial + 2 * omp_thread_number();
+#pragma omp for schedule(static)
+        for (int64_t s = 0; s < layout.count; s++) {
+            int64_t length, c;
+            const int64_t start = segment_of(&layout, s, &length, &c);
+            apalu_backward_span(x + start, grad + start, grad_x ? grad_x + start : NULL, a[c], b[c], length,
+                                grad_a ? own : NULL, own + 1);
+        }
+        FLUSH_DENORMALS_END
+    }
+    if (grad_a) {
+        double sum_a = 0.0, sum_b = 0.0;
+        for (int t = 0; t < parts; t++) sum_a += partial[2 * t], sum_b += partial[2 * t + 1];
+        grad_a[0] = (float)sum_a;
+        grad_b[0] = (float)sum_b;
+    }
     return 0;
 }
