@@ -3,8 +3,8 @@
 The data stays on the device as uint8; each step gathers a batch by index, augments it with batched tensor ops,
 normalizes it and takes an optimizer step; the learning rate is scheduled per iteration. Nothing in the loop
 syncs with the host except the divergence check: the loss is summed on the device and checked for NaN/inf every
-``divergence_check_steps`` iterations and at the end of each epoch. On CUDA: bf16 autocast, channels-last
-memory layout and cuDNN autotuning (off in deterministic mode).
+``divergence_check_steps`` iterations and at the end of each epoch. Channels-last memory layout everywhere; on
+CUDA also bf16 autocast and cuDNN autotuning (off in deterministic mode).
 
 Example::
 
