@@ -47,6 +47,8 @@ CONFIGURATIONS = {
     "anact silu, pytorch path": ({"family": "anact", "params": {"base": "silu"}}, True),
     "silu": ("silu", False),
     "apalu": ("apalu", False),
+    "apalu, pytorch path": ("apalu", True),
+    "anact apalu": ({"family": "anact", "params": {"base": "apalu"}}, False),
 }
 
 
