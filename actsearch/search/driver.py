@@ -24,6 +24,7 @@ import optuna
 import ray
 from optuna.trial import TrialState
 
+from actsearch.activations import cpu_kernels_available
 from actsearch.errors import ActsearchError, ConfigError
 from actsearch.search.cluster import RaySession
 from actsearch.search.objective import PRUNABLE_OBJECTIVES, MissingObjectiveError, objective_values
@@ -107,6 +108,7 @@ def run_study(
             summary = search.summary()
         else:
             execution = study_file.execution
+            cpu_kernels_available()  # built here once, before the workers start, rather than by each of them
             with RaySession(
                 ray_address or execution.ray_address,
                 workers=execution.workers,
