@@ -132,7 +132,7 @@ class _FusedANAct(torch.autograd.Function):
 
 class _NativeANAct(torch.autograd.Function):
     """``scale * (base(x) - mean)`` through the C kernels, with the coefficients of
-    :func:`actsearch.activations._native.anact_coefficients` (computed from ``beta``, which gets the gradient)."""
+    :func:`actsearch.activations._native.anact_prepare` (computed from ``beta``, which gets the gradient)."""
 
     @staticmethod
     def forward(ctx, x, beta, coefficients, kind: int, parameter: float, per_channel: bool):

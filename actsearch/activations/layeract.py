@@ -11,10 +11,11 @@ behave the same. ``alpha`` is 1e-5 in the paper's CIFAR runs and 0.1 for ImageNe
 
 The default implementation is a custom autograd function with a hand-derived backward (exact for the
 unbiased variance). For float32 CPU inputs with statistics over trailing dimensions (the default) it runs
-fused C kernels (:mod:`actsearch.activations._native`), which keep only the input for backward. Otherwise it is PyTorch code, which keeps two input-sized tensors for backward (the input and the gate for sigmoid,
-the input and ``n`` for hardsigmoid; only the input for float16/bfloat16, where backward recomputes the
-rest). Statistics and gate are computed in float32 for float16/bfloat16 inputs (e.g. under autocast), so
-nothing overflows; the output has the input's dtype. Set ``module.fused = False`` (or call
+fused C kernels (:mod:`actsearch.activations._native`), which keep only the input for backward. Otherwise it
+is PyTorch code, which keeps two input-sized tensors for backward (the input and the gate for sigmoid, the
+input and ``n`` for hardsigmoid; only the input for float16/bfloat16, where backward recomputes the rest).
+Statistics and gate are computed in float32 for float16/bfloat16 inputs (e.g. under autocast), so nothing
+overflows; the output has the input's dtype. Set ``module.fused = False`` (or call
 ``layer_act(..., fused=False)``) for the plain autograd formula, e.g. when double backward is needed.
 
 Example::

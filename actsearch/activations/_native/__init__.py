@@ -278,7 +278,7 @@ def anact_prepare(kind: int, parameter: float, x, per_channel: bool, sample_size
 
 
 def anact_forward(kind: int, parameter: float, x, coefficients, per_channel: bool) -> torch.Tensor:
-    """``f(x) * scale - scale * mean`` with the :func:`anact_coefficients`."""
+    """``f(x) * scale - scale * mean`` with the coefficients of :func:`anact_prepare`."""
     out = torch.empty_like(x)
     _lib().anact_forward(
         kind, _pointer(x), _pointer(out), _pointer(coefficients), *_layout(x, per_channel), parameter,

@@ -594,8 +594,9 @@ ANACT_KERNELS(gelu_tanh)
  * estimates rho (forward gain E[f(x)^2] / Var(x), the variance floored at variance_floor), rho' (backward gain
  * E[f'(x)^2]) and mean (E[f(x)]) move towards the sample's (`sample_outer` rows of `inner`, `interleaved` as in
  * layout_of; weight 1 for the first batch, else 1 - momentum) and `batches` counts one more; the buffers are
- * written in place, as BatchNorm's running statistics are, and never saved for backward. Then the coefficients, a snapshot for the pass: out[c] = scale =
- * lambda + 0.3 tanh(beta) with lambda = sqrt((rho + rho') / (2 rho rho')) and both gains floored at gain_floor;
+ * written in place, as BatchNorm's running statistics are, and never saved for backward. Then the coefficients,
+ * a snapshot for the pass: out[c] = scale = lambda + 0.3 tanh(beta) with lambda = sqrt((rho + rho') / (2 rho rho'))
+ * and both gains floored at gain_floor;
  * out[C + c] = scale * mean; out[2C + c] = mean; out[3C + c] = d scale / d beta. beta may be NULL (not learnable),
  * and with subtract_mean = 0 the mean counts as 0. */
 int anact_prepare(int kind, const float *sample, int64_t sample_outer, int64_t channels, int64_t inner,
