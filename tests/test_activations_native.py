@@ -244,3 +244,24 @@ def test_apalu_kernel_keeps_nan_and_channels_last():
     out = A.APALU()(x.contiguous(memory_format=torch.channels_last))
     assert torch.isnan(out[1, 2, 0, 0]) and torch.isfinite(out[0]).all()
     assert out.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_channels_last_per_channel_beyond_one_channel_block(threads):
+    # 70 channels: the interleaved kernels work 64 channels at a time
+    x, grad_out = torch.randn(3, 70, 5, 4), torch.randn(3, 70, 5, 4)
+    channels_last = x.contiguous(memory_format=torch.channels_last)
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        for make in (lambda: A.ANAct(base="silu", per_channel=True, num_channels=70),
+                     lambda: A.APALU(per_channel=True, num_channels=70)):
+            results = []
+            for layout in (x, channels_last):
+                module, leaf = make(), layout.clone().requires_grad_()
+                module(leaf).backward(grad_out)
+                out = module(leaf.detach())  # a second batch: the running statistics moved
+                results.append((out, leaf.grad, [p.grad for p in module.parameters()], list(module.buffers())))
+            torch.testing.assert_close(results[1], results[0], rtol=1e-5, atol=1e-6)
+    finally:
+        torch.set_num_threads(previous)
