@@ -16,7 +16,6 @@ import dataclasses
 import json
 import logging
 import sys
-from pathlib import Path
 
 from actsearch import __version__
 from actsearch.errors import ActsearchError, ConfigError
