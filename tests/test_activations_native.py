@@ -2,6 +2,7 @@
 
 import contextlib
 import copy
+import ctypes
 import os
 import shutil
 
@@ -199,6 +200,23 @@ def test_build_errors_name_the_compiler(tmp_path):
     with pytest.raises(RuntimeError, match="the C compiler failed"):
         _native.build(compiler="false", directory=tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("gate", ["sigmoid", "hardsigmoid"])
+def test_portable_build_matches_the_default_one(monkeypatch, tmp_path, gate):
+    # the last flag set (no -march=native, no OpenMP) compiles the plain C loops instead of the AVX2 ones
+    y = torch.randn(3, 5003) * 3 - 1
+    grad_out = torch.randn(3, 5003)
+    default = _layeract_and_grad(y, gate, grad_out)
+    monkeypatch.setattr(_native, "FLAG_SETS", (_native.BASE_FLAGS,))
+    portable = _native._declare(ctypes.CDLL(str(_native.build(directory=tmp_path))))
+    monkeypatch.setattr(_native, "_loaded", [portable])
+    out, grad = _layeract_and_grad(y, gate, grad_out)
+    torch.testing.assert_close(out, default[0], rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(grad, default[1], rtol=1e-5, atol=1e-5)
+    expected, expected_grad = _float64_reference(y, gate, grad_out)
+    torch.testing.assert_close(out, expected.float(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grad, expected_grad.float(), rtol=1e-4, atol=1e-4)
 
 
 def test_without_a_compiler_the_pytorch_path_runs_after_one_warning(monkeypatch, tmp_path):
