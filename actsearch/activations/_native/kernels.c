@@ -86,6 +86,16 @@ static inline __m256 sigmoid8(__m256 x) {
     const __m256 one = _mm256_set1_ps(1.0f);
     return _mm256_div_ps(one, _mm256_fmadd_ps(p, _mm256_castsi256_ps(scale), one));
 }
+
+/* the eight lanes of v added pairwise into four doubles */
+static inline __m256d widen8(__m256 v) {
+    return _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+}
+
+static inline double horizontal_sum(__m256d v) {
+    const __m128d pair = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(pair, _mm_unpackhi_pd(pair, pair)));
+}
 #endif
 
 static inline float hardsigmoid(float x) {
@@ -179,14 +189,56 @@ static void layeract_forward_group(const float *x, float *out, float *mean_out, 
 }
 
 /* grad_in = grad * g + r (h - mean(h)) - k (x - mu), h = grad * x * g'(n), k = r^3 sum(h (x - mu)) / (m - 1).
- * The first pass keeps the gate g in grad_in (in cache for the second pass) and sums h from a stack buffer,
- * CHUNK at a time; the second recomputes h from g. One exp per element, and only x kept from forward. */
+ * The first pass keeps the gate g in grad_in (in cache for the second pass) and sums h; the second recomputes h
+ * from g. One exp per element, and only x kept from forward. */
+#ifdef SIMD_WIDTH
+/* The first pass with AVX2 over the leading multiple of 64 elements: h and h (x - mu) are summed in float over 64
+ * elements, then in double. Returns how many elements it covered. */
+static int64_t layeract_backward_sums8(const float *restrict x, const float *restrict grad, float mean, float rstd,
+                                       float *restrict grad_in, int64_t m, int hard, double *sum_h,
+                                       double *sum_h_centered) {
+    const __m256 mean8 = _mm256_set1_ps(mean), rstd8 = _mm256_set1_ps(rstd), one = _mm256_set1_ps(1.0f);
+    const __m256 sixth = _mm256_set1_ps(1.0f / 6.0f), three = _mm256_set1_ps(3.0f);
+    __m256d total_h = _mm256_setzero_pd(), total_centered = _mm256_setzero_pd();
+    const int64_t covered = m / 64 * 64;
+    for (int64_t begin = 0; begin < covered; begin += 64) {
+        __m256 block_h = _mm256_setzero_ps(), block_centered = _mm256_setzero_ps();
+        for (int64_t i = begin; i < begin + 64; i += SIMD_WIDTH) {
+            const __m256 v = _mm256_loadu_ps(x + i), centered = _mm256_sub_ps(v, mean8);
+            const __m256 normalized = _mm256_mul_ps(centered, rstd8);
+            __m256 slope;
+            if (hard) {
+                const __m256 inside = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), normalized), three,
+                                                    _CMP_LT_OQ);
+                slope = _mm256_and_ps(inside, sixth);
+            } else {
+                const __m256 g = sigmoid8(normalized);
+                _mm256_storeu_ps(grad_in + i, g);
+                slope = _mm256_mul_ps(g, _mm256_sub_ps(one, g));
+            }
+            const __m256 h = _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(grad + i), v), slope);
+            block_h = _mm256_add_ps(block_h, h);
+            block_centered = _mm256_fmadd_ps(h, centered, block_centered);
+        }
+        total_h = _mm256_add_pd(total_h, widen8(block_h));
+        total_centered = _mm256_add_pd(total_centered, widen8(block_centered));
+    }
+    *sum_h += horizontal_sum(total_h);
+    *sum_h_centered += horizontal_sum(total_centered);
+    return covered;
+}
+#endif
+
 #define CHUNK 1024
 static void layeract_backward_group(const float *restrict x, const float *restrict grad, float mean, float rstd,
                                     float *restrict grad_in, int64_t m, int hard) {
     double sum_h = 0.0, sum_h_centered = 0.0;
+    int64_t done = 0;
+#ifdef SIMD_WIDTH
+    done = layeract_backward_sums8(x, grad, mean, rstd, grad_in, m, hard, &sum_h, &sum_h_centered);
+#endif
     float h[CHUNK];
-    for (int64_t begin = 0; begin < m; begin += CHUNK) {
+    for (int64_t begin = done; begin < m; begin += CHUNK) {
         const int64_t n = m - begin < CHUNK ? m - begin : CHUNK;
         const float *restrict xc = x + begin, *restrict gc = grad + begin;
         float *restrict gate = grad_in + begin;
@@ -198,22 +250,11 @@ static void layeract_backward_group(const float *restrict x, const float *restri
                 h[i] = gc[i] * xc[i] * slope;
             }
         } else {
-            int64_t i = 0;
-#ifdef SIMD_WIDTH
-            const __m256 mean8 = _mm256_set1_ps(mean), rstd8 = _mm256_set1_ps(rstd), one = _mm256_set1_ps(1.0f);
-            for (; i + SIMD_WIDTH <= n; i += SIMD_WIDTH) {
-                const __m256 v = _mm256_loadu_ps(xc + i);
-                const __m256 g = sigmoid8(_mm256_mul_ps(_mm256_sub_ps(v, mean8), rstd8));
-                _mm256_storeu_ps(gate + i, g);
-                const __m256 slope = _mm256_mul_ps(g, _mm256_sub_ps(one, g));
-                _mm256_storeu_ps(h + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(gc + i), v), slope));
-            }
-#endif
 #pragma omp simd
-            for (int64_t j = i; j < n; j++) {
-                float g = sigmoid((xc[j] - mean) * rstd);
-                gate[j] = g;
-                h[j] = gc[j] * xc[j] * (g * (1.0f - g));
+            for (int64_t i = 0; i < n; i++) {
+                float g = sigmoid((xc[i] - mean) * rstd);
+                gate[i] = g;
+                h[i] = gc[i] * xc[i] * (g * (1.0f - g));
             }
         }
         double chunk_h, chunk_h_centered;
