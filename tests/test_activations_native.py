@@ -173,18 +173,22 @@ def test_anact_kernels_on_two_dimensional_input_and_partial_gradients():
     torch.testing.assert_close(leaf.grad, (x > 0).float() * frozen.scale)
 
 
-def test_anact_thread_count_does_not_change_results():
+@pytest.mark.parametrize(("base", "base_params"), [("gelu", None), ("apalu", None), ("apalu", {"per_channel": True})])
+def test_anact_thread_count_does_not_change_results(base, base_params):
     x, grad_out = torch.randn(8, 6, 10, 10), torch.randn(8, 6, 10, 10)
-    module = A.ANAct(base="gelu", per_channel=True, num_channels=6)
+    module = A.ANAct(base=base, per_channel=True, num_channels=6, base_params=base_params)
     threads = torch.get_num_threads()
+    first, twin = copy.deepcopy(module), copy.deepcopy(module)
     try:
-        single = _anact_step(copy.deepcopy(module), x, grad_out, native=True)
+        torch.set_num_threads(1)
+        single = _anact_step(first, x, grad_out, native=True)
         torch.set_num_threads(2)
-        twin = copy.deepcopy(module)
         double = _anact_step(twin, x, grad_out, native=True)
     finally:
         torch.set_num_threads(threads)
     assert torch.equal(single[0], double[0]) and torch.equal(single[1], double[1])
+    for one, other in zip(first.parameters(), twin.parameters()):  # per-channel sums: each in one thread, in order
+        assert torch.equal(one.grad, other.grad)
 
 
 def test_build_reuses_its_cache(tmp_path):
@@ -256,6 +260,86 @@ def test_apalu_kernels_match_the_pytorch_path(per_channel):
         torch.testing.assert_close(getattr(kernel, name).grad, getattr(reference, name).grad, rtol=1e-4, atol=1e-4)
 
 
+def _perturbed_anact_apalu(generator, **options):
+    module = A.ANAct(base="apalu", num_channels=5, **options)
+    with torch.no_grad():  # beta away from 0, a and b away from 1, all different per channel
+        for parameter in module.parameters():
+            parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.5)
+    return module
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("apalu_per_channel", [False, True])
+@pytest.mark.parametrize(("subtract_mean", "learnable"), [(True, True), (False, True), (True, False), (False, False)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_anact_apalu_kernels_match_the_pytorch_path(per_channel, apalu_per_channel, subtract_mean, learnable,
+                                                     channels_last):
+    generator = torch.Generator().manual_seed(4)
+    kernel = _perturbed_anact_apalu(generator, per_channel=per_channel, subtract_mean=subtract_mean,
+                                    learnable=learnable, base_params={"per_channel": apalu_per_channel})
+    reference = copy.deepcopy(kernel)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    for step in range(3):  # statistics, output and all gradients, with the running estimates moving
+        x = (torch.randn(4, 5, 6, 6, generator=generator) * 2 + 0.3).contiguous(memory_format=memory_format)
+        x[0, 0, 0, :3] = torch.tensor([-1e-4, -0.2, 0.0])  # expm1 near 0, and the branch point
+        grad_out = torch.randn(4, 5, 6, 6, generator=generator)
+        assert kernel._runs_native(x)
+        out, grad = _anact_step(kernel, x, grad_out, native=True)
+        expected_out, expected_grad = _anact_step(reference, x, grad_out, native=False)
+        assert out.is_contiguous(memory_format=memory_format)
+        torch.testing.assert_close(out, expected_out, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(grad, expected_grad, rtol=1e-5, atol=1e-5)
+        expected_grads = dict(reference.named_parameters())
+        for name, parameter in kernel.named_parameters():  # beta, base.a_raw, base.b_raw
+            torch.testing.assert_close(parameter.grad, expected_grads[name].grad, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(kernel.state_dict(), reference.state_dict(), rtol=1e-5, atol=1e-6)
+    assert {name for name, _ in kernel.named_parameters()} >= {"base.a_raw", "base.b_raw"}
+    kernel.eval(), reference.eval()
+    with _native.disabled():
+        expected_out = reference(x)
+    torch.testing.assert_close(kernel(x), expected_out, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_anact_apalu_kernels_with_partial_gradients_and_in_inference_mode(per_channel):
+    generator = torch.Generator().manual_seed(5)
+    kernel = _perturbed_anact_apalu(generator, per_channel=per_channel, base_params={"per_channel": True})
+    reference = copy.deepcopy(kernel)
+    x = torch.randn(4, 5, 3, 3, generator=generator)
+    input_grads = []
+    for module, native in ((kernel, True), (reference, False)):
+        with _native.disabled() if not native else contextlib.nullcontext():
+            module(x).sum().backward()  # no input gradient: beta, a and b only
+            module.base.requires_grad_(False)
+            module.beta.grad = None
+            leaf = x.clone().requires_grad_()
+            module(leaf).sum().backward()  # APALU frozen: the input and beta only
+            with torch.inference_mode():
+                module(x)  # f' needs autograd on the PyTorch path: no statistics update
+        input_grads.append(leaf.grad)
+    assert kernel.base.a_raw.grad is not None and kernel.beta.grad is not None
+    torch.testing.assert_close(input_grads[0], input_grads[1], rtol=1e-5, atol=1e-5)
+    for name in ("beta", "base.a_raw", "base.b_raw"):
+        torch.testing.assert_close(kernel.get_parameter(name).grad, reference.get_parameter(name).grad, rtol=1e-4,
+                                   atol=1e-4)
+    assert kernel.num_batches_tracked.item() == reference.num_batches_tracked.item() == 2
+    torch.testing.assert_close(kernel.state_dict(), reference.state_dict(), rtol=1e-5, atol=1e-6)
+
+
+def test_anact_apalu_kernels_once_lazy_channels_exist():
+    # no num_channels: the first call creates ANAct's and APALU's per-channel state, on the PyTorch path for APALU's
+    kernel, reference = (A.ANAct(base="apalu", per_channel=True, base_params={"per_channel": True}) for _ in "ab")
+    generator = torch.Generator().manual_seed(6)
+    for step in range(2):
+        x, grad_out = torch.randn(4, 5, 3, 3, generator=generator), torch.randn(4, 5, 3, 3, generator=generator)
+        out, grad = _anact_step(kernel, x, grad_out, native=True)
+        expected_out, expected_grad = _anact_step(reference, x, grad_out, native=False)
+        torch.testing.assert_close((out, grad), (expected_out, expected_grad), rtol=1e-5, atol=1e-5)
+    assert kernel._runs_native(x) and kernel.base.a_raw.shape == (5,)
+    torch.testing.assert_close(kernel.base.a_raw.grad, reference.base.a_raw.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(kernel.state_dict(), reference.state_dict(), rtol=1e-5, atol=1e-6)
+
+
 def test_apalu_kernel_keeps_nan_and_channels_last():
     x = torch.randn(2, 3, 4, 4)
     x[1, 2, 0, 0] = float("nan")
@@ -273,7 +357,9 @@ def test_channels_last_per_channel_beyond_one_channel_block(threads):
     try:
         torch.set_num_threads(threads)
         for make in (lambda: A.ANAct(base="silu", per_channel=True, num_channels=70),
-                     lambda: A.APALU(per_channel=True, num_channels=70)):
+                     lambda: A.APALU(per_channel=True, num_channels=70),
+                     lambda: A.ANAct(base="apalu", num_channels=70, base_params={"per_channel": True}),
+                     lambda: A.ANAct(base="apalu", per_channel=True, num_channels=70)):
             results = []
             for layout in (x, channels_last):
                 module, leaf = make(), layout.clone().requires_grad_()

@@ -18,8 +18,9 @@ copy, so any registered family works as a base (for a non-elementwise base such 
 column sum of the Jacobian, whose off-diagonal part is O(1/M)). With a parameter-free base that has
 ``input_gradient``, the rescaling is fused into the base's output and gradient (custom autograd function);
 other bases go through autograd and one extra rescaling pass. For float32 CPU inputs and the bases relu,
-leaky_relu, silu, hardsilu and gelu (both forms), C kernels (:mod:`actsearch.activations._native`) compute the
-statistics in one pass over the sample and the output and gradients in one pass each.
+leaky_relu, silu, hardsilu, gelu (both forms) and apalu (per layer or per channel, its ``a`` and ``b`` getting
+their gradients), C kernels (:mod:`actsearch.activations._native`) compute the statistics in one pass over the
+sample and the output and gradients in one pass each.
 
 Switchable open points: ``per_channel`` (statistics, mu and beta per channel, dimension 1, instead of per
 layer), ``subtract_mean``, ``learnable`` (the ``0.3 tanh(beta)`` term, beta initialised at 0) and
@@ -48,6 +49,7 @@ from torch.autograd.function import once_differentiable
 
 from actsearch.activations import _channels, _native
 from actsearch.activations._checks import check_bool, check_channels, check_number
+from actsearch.activations.apalu import APALU
 from actsearch.activations.classic import GELU, HardSiLU, LeakyReLU, ReLU, SiLU
 from actsearch.activations.registry import (
     ActivationSpecError,
@@ -132,11 +134,14 @@ class _FusedANAct(torch.autograd.Function):
 
 class _NativeANAct(torch.autograd.Function):
     """``scale * (base(x) - mean)`` through the C kernels, with the coefficients of
-    :func:`actsearch.activations._native.anact_prepare` (computed from ``beta``, which gets the gradient)."""
+    :func:`actsearch.activations._native.anact_prepare` (computed from ``beta`` and, for APALU, its ``a`` and
+    ``b``, which get their gradients; None for other bases). ``per_channel`` is the kernels' layout: the
+    gradients come per channel of it, and a single-element ``beta``, ``a`` or ``b`` takes their sum."""
 
     @staticmethod
-    def forward(ctx, x, beta, coefficients, kind: int, parameter: float, per_channel: bool):
+    def forward(ctx, x, beta, a, b, coefficients, kind: int, parameter: float, per_channel: bool):
         ctx.kind, ctx.parameter, ctx.per_channel = kind, parameter, per_channel
+        ctx.shapes = [None if t is None else t.shape for t in (beta, a, b)]
         ctx.save_for_backward(x, coefficients)
         return _native.anact_forward(kind, parameter, x, coefficients, per_channel)
 
@@ -144,16 +149,20 @@ class _NativeANAct(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad):
         x, coefficients = ctx.saved_tensors
-        grad_x, grad_beta = _native.anact_backward(
-            ctx.kind, ctx.parameter, x, grad, coefficients, ctx.per_channel, ctx.needs_input_grad[0],
-            ctx.needs_input_grad[1],
+        needs = ctx.needs_input_grad
+        grad_x, *per_channel = _native.anact_backward(
+            ctx.kind, ctx.parameter, x, grad, coefficients, ctx.per_channel, needs[0], needs[1], needs[2] or needs[3]
         )
-        return grad_x, grad_beta, None, None, None, None
+        parameters = [
+            (value if value.numel() == shape.numel() else value.sum(0, keepdim=True)).reshape(shape) if wanted else None
+            for value, shape, wanted in zip(per_channel, ctx.shapes, needs[1:4])
+        ]
+        return grad_x, *parameters, None, None, None, None
 
 
 def _native_base(base: nn.Module) -> tuple[int, float] | None:
     """``(kind, parameter)`` of a base the C kernels implement, else None."""
-    kinds = {ReLU: "relu", LeakyReLU: "leaky_relu", SiLU: "silu", HardSiLU: "hardsilu"}
+    kinds = {ReLU: "relu", LeakyReLU: "leaky_relu", SiLU: "silu", HardSiLU: "hardsilu", APALU: "apalu"}
     if type(base) in kinds:
         return _native.ANACT_KINDS[kinds[type(base)]], float(getattr(base, "negative_slope", 0.0))
     if type(base) is GELU:
@@ -251,18 +260,28 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
             return False
         if self.per_channel and (x.dim() < 2 or x.shape[1] != self.running_mean.numel()):
             return False  # the PyTorch path raises the error
+        if isinstance(self.base, APALU) and not self.base._runs_native(x):
+            return False  # its parameters not yet created (the first call creates them), float64, ...
         return _native.usable(x, channels_last_ok=True)
 
     def _native_forward(self, x: torch.Tensor) -> torch.Tensor:
         kind, parameter = self._native_base
-        sample_size = self._sample_size(x) if self.training else None
+        # the PyTorch path takes f' from autograd for a base with parameters, so inference mode skips the update
+        updates = self.training and (self._fused or not torch.is_inference_mode_enabled())
+        sample_size = self._sample_size(x) if updates else None
         running = (self.running_forward_gain, self.running_backward_gain, self.running_mean, self.num_batches_tracked)
         beta = None if self.beta is None else self.beta.detach()
+        per_channel, a, b, apalu = self.per_channel, None, None, None
+        if isinstance(self.base, APALU):  # the kernels' layout is per channel if either is
+            per_channel = self.per_channel or self.base.per_channel
+            a, b = self.base.a, self.base.b
+            channels = x.shape[1] if per_channel else 1
+            apalu = tuple(t.detach().expand(channels).contiguous() for t in (a, b))
         coefficients = _native.anact_prepare(
-            kind, parameter, x, self.per_channel, sample_size, running, self.momentum, _VARIANCE_FLOOR, beta,
-            self.subtract_mean, _GAIN_FLOOR,
+            kind, parameter, x, per_channel, sample_size, running, self.momentum, _VARIANCE_FLOOR, beta,
+            self.subtract_mean, _GAIN_FLOOR, apalu, pooled=per_channel and not self.per_channel,
         )
-        return _NativeANAct.apply(x, self.beta, coefficients, kind, parameter, self.per_channel)
+        return _NativeANAct.apply(x, self.beta, a, b, coefficients, kind, parameter, per_channel)
 
     @torch.no_grad()
     def _update_statistics(self, x: torch.Tensor) -> None:

@@ -62,7 +62,7 @@ FLAG_SETS = (
     BASE_FLAGS + ("-march=native", "-fopenmp"),
     BASE_FLAGS,
 )
-ANACT_KINDS = {"relu": 0, "leaky_relu": 1, "silu": 2, "hardsilu": 3, "gelu": 4, "gelu_tanh": 5}
+ANACT_KINDS = {"relu": 0, "leaky_relu": 1, "silu": 2, "hardsilu": 3, "gelu": 4, "gelu_tanh": 5, "apalu": 6}
 _COMPILE_TIMEOUT = 300  # seconds
 
 _lock = threading.Lock()
@@ -139,10 +139,10 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     signatures = {
         "layeract_forward": [pointer] * 4 + [size, size, real, flag, flag],
         "layeract_backward": [pointer] * 5 + [size, size, flag, flag],
-        "anact_prepare": [flag, pointer, size, size, size, flag, real] + [pointer] * 4
+        "anact_prepare": [flag, pointer, size, size, size, flag, real, pointer, pointer, flag] + [pointer] * 4
         + [ctypes.c_double, ctypes.c_double, pointer, flag, ctypes.c_double, pointer],
         "anact_forward": [flag] + [pointer] * 3 + [size, size, size, flag, real, flag],
-        "anact_backward": [flag] + [pointer] * 5 + [size, size, size, flag, real, flag],
+        "anact_backward": [flag] + [pointer] * 7 + [size, size, size, flag, real, flag],
         "apalu_forward": [pointer] * 4 + [size, size, size, flag, flag],
         "apalu_backward": [pointer] * 7 + [size, size, size, flag, flag],
     }
@@ -259,19 +259,27 @@ def _layout(x: torch.Tensor, per_channel: bool) -> Sequence[int]:
 
 
 def anact_prepare(kind: int, parameter: float, x, per_channel: bool, sample_size: int | None, running, momentum,
-                  variance_floor: float, beta, subtract_mean: bool, gain_floor: float) -> torch.Tensor:
+                  variance_floor: float, beta, subtract_mean: bool, gain_floor: float, apalu=None,
+                  pooled: bool = False) -> torch.Tensor:
     """ANAct's coefficients for a pass over ``x``, float32 ``(4, channels)``: scale, ``scale * mean``, mean and
     ``d scale / d beta`` (see ``anact_prepare`` in kernels.c). With ``sample_size`` (training), the ``running``
     buffers (forward gain, backward gain, mean, batch count) first take in the statistics of the first
-    ``sample_size`` samples of ``x``, in place."""
+    ``sample_size`` samples of ``x``, in place.
+
+    For the kind ``"apalu"``, ``apalu`` is APALU's ``(a, b)``, float32 with one value per channel of the layout,
+    and the coefficients have four more rows: ``scale * a``, ``scale * b``, ``a`` and ``b``. ``pooled`` (per-layer
+    ANAct around a per-channel APALU, ``per_channel`` then giving the layout): the running buffers and ``beta``
+    have one element, updated from all channels, and each column holds the layer's coefficients."""
     sample = x if sample_size is None else x[:sample_size]  # leading samples: dense in either memory format
     outer, channels, inner, interleaved = _layout(sample, per_channel)
     forward_gain, backward_gain, mean, batches = running
-    out = forward_gain.new_empty(4, channels)
+    a, b = apalu if apalu is not None else (None, None)
+    out = forward_gain.new_empty(8 if apalu is not None else 4, channels)
     status = _lib().anact_prepare(
         kind, _pointer(sample) if sample_size is not None else None, outer, channels, inner, interleaved,
-        parameter, _pointer(forward_gain), _pointer(backward_gain), _pointer(mean),
-        _pointer(batches), momentum, variance_floor, _pointer(beta), int(subtract_mean), gain_floor, _pointer(out),
+        parameter, _pointer(a), _pointer(b), int(pooled), _pointer(forward_gain), _pointer(backward_gain),
+        _pointer(mean), _pointer(batches), momentum, variance_floor, _pointer(beta), int(subtract_mean), gain_floor,
+        _pointer(out),
     )
     _check(status, "anact statistics")
     return out
@@ -288,17 +296,22 @@ def anact_forward(kind: int, parameter: float, x, coefficients, per_channel: boo
 
 
 def anact_backward(kind: int, parameter: float, x, grad, coefficients, per_channel: bool, input_gradient: bool,
-                   beta_gradient: bool):
-    """``(grad * f'(x) * scale or None, the gradient of beta or None)`` for :func:`anact_forward`."""
+                   beta_gradient: bool, apalu_gradients: bool = False):
+    """``(grad * f'(x) * scale or None, the gradient of beta or None, of APALU's a or None, of its b or None)`` for
+    :func:`anact_forward`, one value per channel of the layout; the last two only for the kind ``"apalu"`` with
+    ``apalu_gradients``."""
     grad = _same_layout(grad, x)
     grad_x = torch.empty_like(x) if input_gradient else None
-    grad_beta = coefficients.new_empty(coefficients.shape[1]) if beta_gradient else None
+    channels = coefficients.shape[1]
+    grad_beta = coefficients.new_empty(channels) if beta_gradient else None
+    grad_a = coefficients.new_empty(channels) if apalu_gradients else None
+    grad_b = coefficients.new_empty(channels) if apalu_gradients else None
     status = _lib().anact_backward(
         kind, _pointer(x), _pointer(grad), _pointer(grad_x), _pointer(coefficients), _pointer(grad_beta),
-        *_layout(x, per_channel), parameter, torch.get_num_threads(),
+        _pointer(grad_a), _pointer(grad_b), *_layout(x, per_channel), parameter, torch.get_num_threads(),
     )
     _check(status, "anact backward")
-    return grad_x, grad_beta
+    return grad_x, grad_beta, grad_a, grad_b
 
 
 def apalu_forward(x, a, b, per_channel: bool) -> torch.Tensor:

@@ -308,9 +308,10 @@ int layeract_backward(const float *x, const float *grad, const float *mean, cons
 
 /* ------------------------------------------------------------------------------------------------ ANAct bases
  * NAME_value(x) = f(x); NAME_both(x) = f(x) and, in *slope, f'(x), sharing their work. `p` is the base's parameter
- * (LeakyReLU's slope). The conventions at the kinks and for NaN follow torch's kernels. */
+ * (LeakyReLU's slope). The conventions at the kinks and for NaN follow torch's kernels. APALU, whose a and b come
+ * per channel, has its own kernels (section "ANAct on APALU"). */
 
-enum { RELU = 0, LEAKY_RELU = 1, SILU = 2, HARDSILU = 3, GELU = 4, GELU_TANH = 5 };
+enum { RELU = 0, LEAKY_RELU = 1, SILU = 2, HARDSILU = 3, GELU = 4, GELU_TANH = 5, APALU = 6 };
 
 static inline float relu_value(float x, float p) { (void)p; return x < 0.0f ? 0.0f : x; }
 static inline float relu_both(float x, float p, float *slope) {
@@ -679,6 +680,25 @@ ANACT_KERNELS(gelu_tanh)
 #define CALL_BACKWARD(NAME, ...) anact_backward_##NAME(__VA_ARGS__)
 #define CALL_STATISTICS(NAME, ...) anact_statistics_##NAME(__VA_ARGS__)
 
+/* ANAct around APALU (kind APALU): its kernels are in the section "ANAct on APALU" below */
+static void anact_statistics_apalu(const float *x, Layout layout, const float *a, const float *b, int64_t first,
+                                   int64_t width, double sums[5][CHANNEL_BLOCK]);
+static void anact_forward_apalu(const float *x, float *out, const float *coefficients, Layout layout, int threads);
+static void anact_backward_apalu(const float *x, const float *grad, float *grad_x, const float *coefficients,
+                                 float *grad_beta, float *grad_a, float *grad_b, Layout layout, int threads);
+
+/* One channel's running estimates move towards those of its sums (as ANACT_STATISTICS returns them, over `count`
+ * elements), with weight `weight`: see anact_prepare. */
+static void anact_update(const double sums[5], double count, double weight, double variance_floor, float *rho,
+                         float *rho_prime, float *mean) {
+    double mean_x = sums[0] / count;
+    double variance = sums[1] / count - mean_x * mean_x;
+    double estimates[3] = {sums[3] / count / (variance > variance_floor ? variance : variance_floor),
+                           sums[4] / count, sums[2] / count};
+    float *running[3] = {rho, rho_prime, mean};
+    for (int k = 0; k < 3; k++) *running[k] = (float)(*running[k] + weight * (estimates[k] - *running[k]));
+}
+
 /* ANAct's state before a pass, per channel c of `channels`. In training (`sample` not NULL), first the running
  * estimates rho (forward gain E[f(x)^2] / Var(x), the variance floored at variance_floor), rho' (backward gain
  * E[f'(x)^2]) and mean (E[f(x)]) move towards the sample's (`sample_outer` rows of `inner`, `interleaved` as in
@@ -687,46 +707,60 @@ ANACT_KERNELS(gelu_tanh)
  * a snapshot for the pass: out[c] = scale = lambda + 0.3 tanh(beta) with lambda = sqrt((rho + rho') / (2 rho rho'))
  * and both gains floored at gain_floor;
  * out[C + c] = scale * mean; out[2C + c] = mean; out[3C + c] = d scale / d beta. beta may be NULL (not learnable),
- * and with subtract_mean = 0 the mean counts as 0. */
+ * and with subtract_mean = 0 the mean counts as 0.
+ * For kind APALU, `a` and `b` are APALU's parameters, one per channel (p is unused; other kinds ignore a and b),
+ * and out has four more rows: out[4C + c] = scale * a, out[5C + c] = scale * b, out[6C + c] = a, out[7C + c] = b.
+ * With `pooled`, ANAct is per layer although the layout has `channels` channels (around a per-channel APALU): the
+ * running estimates and beta have one element, which the sums of all channels update, and every column of out
+ * holds the layer's coefficients (with its own channel's a and b). */
 int anact_prepare(int kind, const float *sample, int64_t sample_outer, int64_t channels, int64_t inner,
-                  int interleaved, float p, float *rho, float *rho_prime, float *mean, int64_t *batches,
-                  double momentum, double variance_floor, const float *beta, int subtract_mean, double gain_floor,
-                  float *out) {
-    if (kind < RELU || kind > GELU_TANH) return 2;
+                  int interleaved, float p, const float *a, const float *b, int pooled, float *rho, float *rho_prime,
+                  float *mean, int64_t *batches, double momentum, double variance_floor, const float *beta,
+                  int subtract_mean, double gain_floor, float *out) {
+    if (kind < RELU || kind > APALU) return 2;
     if (sample) {
         FLUSH_DENORMALS_BEGIN
         const Layout layout = layout_of(sample_outer, channels, inner, interleaved);
         const double count = (double)(sample_outer * inner);
         const double weight = *batches == 0 ? 1.0 : 1.0 - momentum;
         const int64_t block = layout.interleaved ? CHANNEL_BLOCK : 1;
+        double pool[5] = {0}, sums[5][CHANNEL_BLOCK] = {{0}}; /* zeroed once, against a compiler warning */
         for (int64_t first = 0; first < channels; first += block) {
             const int64_t width = channels - first < block ? channels - first : block;
-            double sums[5][CHANNEL_BLOCK];
-            FOR_EACH_BASE(CALL_STATISTICS, sample, layout, p, first, width, sums)
+            if (kind == APALU) {
+                anact_statistics_apalu(sample, layout, a, b, first, width, sums);
+            } else {
+                FOR_EACH_BASE(CALL_STATISTICS, sample, layout, p, first, width, sums)
+            }
             for (int64_t j = 0; j < width; j++) {
                 const int64_t c = first + j;
-                double mean_x = sums[0][j] / count;
-                double variance = sums[1][j] / count - mean_x * mean_x;
-                double estimates[3] = {sums[3][j] / count / (variance > variance_floor ? variance : variance_floor),
-                                       sums[4][j] / count, sums[2][j] / count};
-                float *running[3] = {rho + c, rho_prime + c, mean + c};
-                for (int k = 0; k < 3; k++) *running[k] = (float)(*running[k] + weight * (estimates[k] - *running[k]));
+                double own[5];
+                for (int k = 0; k < 5; k++) own[k] = sums[k][j], pool[k] += sums[k][j];
+                if (!pooled) anact_update(own, count, weight, variance_floor, rho + c, rho_prime + c, mean + c);
             }
         }
+        if (pooled) anact_update(pool, count * (double)channels, weight, variance_floor, rho, rho_prime, mean);
         *batches += 1;
         FLUSH_DENORMALS_END
     }
     for (int64_t c = 0; c < channels; c++) {
-        double forward = rho[c] > gain_floor ? rho[c] : gain_floor;
-        double backward = rho_prime[c] > gain_floor ? rho_prime[c] : gain_floor;
+        const int64_t r = pooled ? 0 : c; /* the running estimates' and beta's element */
+        double forward = rho[r] > gain_floor ? rho[r] : gain_floor;
+        double backward = rho_prime[r] > gain_floor ? rho_prime[r] : gain_floor;
         double lambda = sqrt((forward + backward) / (2.0 * forward * backward));
-        double learned = beta ? tanh((double)beta[c]) : 0.0;
+        double learned = beta ? tanh((double)beta[r]) : 0.0;
         double scale = lambda + 0.3 * learned;
-        double mu = subtract_mean ? mean[c] : 0.0;
+        double mu = subtract_mean ? mean[r] : 0.0;
         out[c] = (float)scale;
         out[channels + c] = (float)(scale * mu);
         out[2 * channels + c] = (float)mu;
         out[3 * channels + c] = (float)(0.3 * (1.0 - learned * learned));
+        if (kind == APALU) {
+            out[4 * channels + c] = (float)(scale * a[c]);
+            out[5 * channels + c] = (float)(scale * b[c]);
+            out[6 * channels + c] = a[c];
+            out[7 * channels + c] = b[c];
+        }
     }
     return 0;
 }
@@ -734,23 +768,34 @@ int anact_prepare(int kind, const float *sample, int64_t sample_outer, int64_t c
 /* out = f(x) * scale - shift, per channel, with the coefficients of anact_prepare */
 int anact_forward(int kind, const float *x, float *out, const float *coefficients, int64_t outer, int64_t channels,
                   int64_t inner, int interleaved, float p, int threads) {
-    FOR_EACH_BASE(CALL_FORWARD, x, out, coefficients, coefficients + channels,
-                  layout_of(outer, channels, inner, interleaved), p, threads)
+    const Layout layout = layout_of(outer, channels, inner, interleaved);
+    if (kind == APALU) {
+        anact_forward_apalu(x, out, coefficients, layout, threads);
+        return 0;
+    }
+    FOR_EACH_BASE(CALL_FORWARD, x, out, coefficients, coefficients + channels, layout, p, threads)
     return 0;
 }
 
-/* grad_x (skipped when NULL) and grad_beta (skipped when NULL): see ANACT_BACKWARD */
+/* grad_x (skipped when NULL) and grad_beta (skipped when NULL): see ANACT_BACKWARD. For kind APALU also, per channel,
+ * the gradients of APALU's a and b (skipped when NULL; both or neither; other kinds ignore them). */
 int anact_backward(int kind, const float *x, const float *grad, float *grad_x, const float *coefficients,
-                   float *grad_beta, int64_t outer, int64_t channels, int64_t inner, int interleaved, float p,
-                   int threads) {
-    FOR_EACH_BASE(CALL_BACKWARD, x, grad, grad_x, coefficients, grad_beta,
-                  layout_of(outer, channels, inner, interleaved), p, threads)
+                   float *grad_beta, float *grad_a, float *grad_b, int64_t outer, int64_t channels, int64_t inner,
+                   int interleaved, float p, int threads) {
+    const Layout layout = layout_of(outer, channels, inner, interleaved);
+    if (kind == APALU) {
+        anact_backward_apalu(x, grad, grad_x, coefficients, grad_beta, grad_a, grad_b, layout, threads);
+        return 0;
+    }
+    FOR_EACH_BASE(CALL_BACKWARD, x, grad, grad_x, coefficients, grad_beta, layout, p, threads)
     return 0;
 }
 
 /* ------------------------------------------------------------------------------------------------ APALU
  * x >= 0: a (x + x sigmoid(1.702 x)), slope a (1 + s + 1.702 x s (1 - s)) with s = sigmoid(1.702 x);
- * x < 0: b expm1(x), slope b exp(x). `a` and `b` per channel (the layouts of ANAct). */
+ * x < 0: b expm1(x), slope b exp(x). `a` and `b` per channel (the layouts of ANAct). ANAct around APALU runs the
+ * same passes: with the unit parts P and N below, scale (a P + b N - mean) = (scale a) P + (scale b) N - shift is
+ * an APALU with scaled a and b, less a shift. */
 
 /* the unit parts: *positive = x + x s (x >= 0, else 0), *negative = expm1(x) (x < 0, else 0), and the slopes for
  * a = b = 1 of each branch (0 off it). One exp serves both branches: exp(-1.702 x) for the sigmoid where x >= 0,
@@ -767,20 +812,61 @@ static inline void apalu_parts(float x, float *positive, float *negative, float 
     *slope_b = nonnegative ? 0.0f : e;
 }
 
-static void apalu_forward_span(const float *restrict xs, float *restrict os, float a, float b, int64_t length) {
+/* One pass of APALU, alone or inside ANAct, per channel c: out = a[c] P + b[c] N - shift[c] and
+ * grad_x = grad (a[c] P' + b[c] N'), where inside ANAct a and b are scale times APALU's. The backward's sums per
+ * channel, sum(grad P), sum(grad N) and (for grad_beta) sum(grad), give the gradients in apalu_finish. */
+typedef struct {
+    const float *a, *b, *shift; /* shift NULL: none */
+    const float *anact;         /* ANAct's coefficients (anact_prepare, kind APALU); NULL for APALU alone */
+    int64_t channels;
+    float *grad_a, *grad_b;     /* APALU's a and b: both or neither (NULL) */
+    float *grad_beta;           /* ANAct's beta, or NULL */
+} ApaluPass;
+
+static inline int apalu_sums_wanted(const ApaluPass *pass) { return pass->grad_a || pass->grad_beta; }
+
+/* channel c's gradients from its sums: of a, scale sum(grad P); of b, scale sum(grad N) (scale 1 for APALU alone);
+ * of beta, (a sum(grad P) + b sum(grad N) - mean sum(grad)) d scale / d beta with the unscaled a and b */
+static void apalu_finish(const ApaluPass *pass, int64_t c, double sum_p, double sum_n, double sum_g) {
+    const float *k = pass->anact;
+    const int64_t channels = pass->channels;
+    if (pass->grad_a) {
+        const double scale = k ? k[c] : 1.0;
+        pass->grad_a[c] = (float)(scale * sum_p);
+        pass->grad_b[c] = (float)(scale * sum_n);
+    }
+    if (pass->grad_beta)
+        pass->grad_beta[c] = (float)((k[6 * channels + c] * sum_p + k[7 * channels + c] * sum_n -
+                                      k[2 * channels + c] * sum_g) * k[3 * channels + c]);
+}
+
+static void apalu_forward_span(const float *restrict xs, float *restrict os, float a, float b, float shift,
+                               int64_t length) {
 #pragma omp simd
     for (int64_t i = 0; i < length; i++) {
         float positive, negative, slope_a, slope_b, x = xs[i];
         apalu_parts(x, &positive, &negative, &slope_a, &slope_b);
-        float out = a * positive + b * negative;
+        float out = a * positive + b * negative - shift;
         os[i] = x != x ? x : out; /* NaN stays NaN (the negative branch clamps it away) */
     }
 }
 
-/* grad_x = grad * f'(x) unless NULL; with sum_a: sum_a += sum(grad * positive), sum_b += sum(grad * negative) */
+/* sum(a), in double */
+static inline double single_sum(const float *a, int64_t m) {
+    double4 s[4] = {{0}};
+    int64_t i = 0;
+    for (; i + 16 <= m; i += 16)
+        for (int k = 0; k < 4; k++) s[k] += widen(a + i + 4 * k);
+    double tail = 0.0;
+    for (; i < m; i++) tail += a[i];
+    return total(s) + tail;
+}
+
+/* grad_x = grad * f'(x) unless NULL; with sums: sums[0] += sum(grad * positive), sums[1] += sum(grad * negative)
+ * and, with plain, sums[2] += sum(grad) */
 static void apalu_backward_span(const float *restrict xs, const float *restrict gs, float *restrict gxs, float a,
-                                float b, int64_t length, double *sum_a, double *sum_b) {
-    if (!sum_a) {
+                                float b, int64_t length, double *sums, int plain) {
+    if (!sums) {
 #pragma omp simd
         for (int64_t i = 0; i < length; i++) {
             float positive, negative, slope_a, slope_b;
@@ -814,28 +900,39 @@ static void apalu_backward_span(const float *restrict xs, const float *restrict 
         }
         double part_a, part_b;
         pair_sums(weighted_a, weighted_b, n, &part_a, &part_b);
-        *sum_a += part_a;
-        *sum_b += part_b;
+        sums[0] += part_a;
+        sums[1] += part_b;
+        if (plain) sums[2] += single_sum(gc, n);
     }
 }
 
-int apalu_forward(const float *x, float *out, const float *a, const float *b, int64_t outer, int64_t channels,
-                  int64_t inner, int interleaved, int threads) {
-    const Layout layout = layout_of(outer, channels, inner, interleaved);
+static void apalu_forward_pass(const float *x, float *out, const ApaluPass *pass, Layout layout, int threads) {
+    const float *a = pass->a, *b = pass->b, *shift = pass->shift;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         FLUSH_DENORMALS_BEGIN
         if (layout.interleaved) {
+            const int64_t channels = layout.channels;
 #pragma omp for schedule(static)
             for (int64_t q = 0; q < layout.count; q++) {
                 const float *restrict xs = x + q * channels;
                 float *restrict os = out + q * channels;
+                if (shift) {
 #pragma omp simd
-                for (int64_t c = 0; c < channels; c++) {
-                    float positive, negative, slope_a, slope_b, v = xs[c];
-                    apalu_parts(v, &positive, &negative, &slope_a, &slope_b);
-                    float result = a[c] * positive + b[c] * negative;
-                    os[c] = v != v ? v : result;
+                    for (int64_t c = 0; c < channels; c++) {
+                        float positive, negative, slope_a, slope_b, v = xs[c];
+                        apalu_parts(v, &positive, &negative, &slope_a, &slope_b);
+                        float result = a[c] * positive + b[c] * negative - shift[c];
+                        os[c] = v != v ? v : result;
+                    }
+                } else {
+#pragma omp simd
+                    for (int64_t c = 0; c < channels; c++) {
+                        float positive, negative, slope_a, slope_b, v = xs[c];
+                        apalu_parts(v, &positive, &negative, &slope_a, &slope_b);
+                        float result = a[c] * positive + b[c] * negative;
+                        os[c] = v != v ? v : result;
+                    }
                 }
             }
         } else {
@@ -843,27 +940,26 @@ int apalu_forward(const float *x, float *out, const float *a, const float *b, in
             for (int64_t s = 0; s < layout.count; s++) {
                 int64_t length, c;
                 const int64_t start = segment_of(&layout, s, &length, &c);
-                apalu_forward_span(x + start, out + start, a[c], b[c], length);
+                apalu_forward_span(x + start, out + start, a[c], b[c], shift ? shift[c] : 0.0f, length);
             }
         }
         FLUSH_DENORMALS_END
     }
-    return 0;
 }
 
-/* apalu_backward for interleaved data: blocks of channels over threads when the parameters' gradients are wanted,
- * else pixels */
-static void apalu_backward_interleaved(const float *x, const float *grad, float *grad_x, const float *a,
-                                       const float *b, float *grad_a, float *grad_b, Layout layout, int threads) {
+/* apalu_backward_pass for interleaved data: blocks of channels over threads when sums are wanted, else pixels */
+static void apalu_backward_interleaved(const float *x, const float *grad, float *grad_x, const ApaluPass *pass,
+                                       Layout layout, int threads) {
     const int64_t channels = layout.channels, pixels = layout.count;
+    const float *a = pass->a, *b = pass->b;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         FLUSH_DENORMALS_BEGIN
-        if (grad_a) {
+        if (apalu_sums_wanted(pass)) {
 #pragma omp for schedule(static)
             for (int64_t first = 0; first < channels; first += CHANNEL_BLOCK) {
                 const int64_t width = channels - first < CHANNEL_BLOCK ? channels - first : CHANNEL_BLOCK;
-                double sum_a[CHANNEL_BLOCK] = {0}, sum_b[CHANNEL_BLOCK] = {0};
+                double sum_a[CHANNEL_BLOCK] = {0}, sum_b[CHANNEL_BLOCK] = {0}, sum_g[CHANNEL_BLOCK] = {0};
                 for (int64_t q = 0; q < pixels; q++) {
                     const int64_t start = q * channels + first;
                     const float *restrict xs = x + start, *restrict gs = grad + start;
@@ -875,12 +971,10 @@ static void apalu_backward_interleaved(const float *x, const float *grad, float 
                         if (gxs) gxs[j] = gs[j] * (a[first + j] * slope_a + b[first + j] * slope_b);
                         sum_a[j] += gs[j] * positive;
                         sum_b[j] += gs[j] * negative;
+                        sum_g[j] += gs[j];
                     }
                 }
-                for (int64_t j = 0; j < width; j++) {
-                    grad_a[first + j] = (float)sum_a[j];
-                    grad_b[first + j] = (float)sum_b[j];
-                }
+                for (int64_t j = 0; j < width; j++) apalu_finish(pass, first + j, sum_a[j], sum_b[j], sum_g[j]);
             }
         } else {
 #pragma omp for schedule(static)
@@ -899,54 +993,137 @@ static void apalu_backward_interleaved(const float *x, const float *grad, float 
     }
 }
 
-/* grad_x (skipped when NULL), and grad_a, grad_b per channel (skipped when NULL; both or neither); sums are split
- * over threads as in ANACT_BACKWARD */
-int apalu_backward(const float *x, const float *grad, float *grad_x, const float *a, const float *b, float *grad_a,
-                   float *grad_b, int64_t outer, int64_t channels, int64_t inner, int interleaved, int threads) {
-    const Layout layout = layout_of(outer, channels, inner, interleaved);
+/* grad_x (skipped when NULL) and the gradients of apalu_finish; per-channel sums are split over threads by blocks of
+ * channels, one channel's over threads by segment as in ANACT_BACKWARD */
+static void apalu_backward_pass(const float *x, const float *grad, float *grad_x, const ApaluPass *pass,
+                                Layout layout, int threads) {
+    const int64_t channels = layout.channels;
+    const int sums = apalu_sums_wanted(pass), plain = pass->grad_beta != NULL;
     if (layout.interleaved) {
-        apalu_backward_interleaved(x, grad, grad_x, a, b, grad_a, grad_b, layout, threads);
-        return 0;
+        apalu_backward_interleaved(x, grad, grad_x, pass, layout, threads);
+        return;
     }
-    if (grad_a && channels > 1) {
+    if (sums && channels > 1) {
+        /* blocks of channels over threads, each block's rows taken sample by sample: in memory order, not one
+         * short row per sample (one channel at a time); each channel's sums still in one thread, in sample order */
+        const int64_t parts = threads < 1 ? 1 : threads, wanted = (channels + parts - 1) / parts;
+        const int64_t width = wanted < CHANNEL_BLOCK ? wanted : CHANNEL_BLOCK, blocks = (channels + width - 1) / width;
+        const int64_t samples = layout.count / channels;
 #pragma omp parallel num_threads(threads) if (threads > 1)
         {
             FLUSH_DENORMALS_BEGIN
 #pragma omp for schedule(static)
-            for (int64_t c = 0; c < channels; c++) {
-                double sum_a = 0.0, sum_b = 0.0;
-                for (int64_t row = c; row < layout.count; row += channels) {
-                    const int64_t start = row * layout.inner;
-                    apalu_backward_span(x + start, grad + start, grad_x ? grad_x + start : NULL, a[c], b[c],
-                                        layout.inner, &sum_a, &sum_b);
-                }
-                grad_a[c] = (float)sum_a;
-                grad_b[c] = (float)sum_b;
+            for (int64_t block = 0; block < blocks; block++) {
+                const int64_t first = block * width, count = channels - first < width ? channels - first : width;
+                double own[CHANNEL_BLOCK][3] = {{0}};
+                for (int64_t sample = 0; sample < samples; sample++)
+                    for (int64_t j = 0; j < count; j++) {
+                        const int64_t c = first + j, start = (sample * channels + c) * layout.inner;
+                        apalu_backward_span(x + start, grad + start, grad_x ? grad_x + start : NULL, pass->a[c],
+                                            pass->b[c], layout.inner, own[j], plain);
+                    }
+                for (int64_t j = 0; j < count; j++) apalu_finish(pass, first + j, own[j][0], own[j][1], own[j][2]);
             }
             FLUSH_DENORMALS_END
         }
-        return 0;
+        return;
     }
     const int parts = threads < 1 ? 1 : (threads > MAX_PARTS ? MAX_PARTS : threads);
-    double partial[2 * MAX_PARTS] = {0};
+    double partial[3 * MAX_PARTS] = {0};
 #pragma omp parallel num_threads(parts) if (parts > 1)
     {
         FLUSH_DENORMALS_BEGIN
-        double *own = partial + 2 * omp_thread_number();
+        double *own = partial + 3 * omp_thread_number();
 #pragma omp for schedule(static)
         for (int64_t s = 0; s < layout.count; s++) {
             int64_t length, c;
             const int64_t start = segment_of(&layout, s, &length, &c);
-            apalu_backward_span(x + start, grad + start, grad_x ? grad_x + start : NULL, a[c], b[c], length,
-                                grad_a ? own : NULL, own + 1);
+            apalu_backward_span(x + start, grad + start, grad_x ? grad_x + start : NULL, pass->a[c], pass->b[c],
+                                length, sums ? own : NULL, plain);
         }
         FLUSH_DENORMALS_END
     }
-    if (grad_a) {
-        double sum_a = 0.0, sum_b = 0.0;
-        for (int t = 0; t < parts; t++) sum_a += partial[2 * t], sum_b += partial[2 * t + 1];
-        grad_a[0] = (float)sum_a;
-        grad_b[0] = (float)sum_b;
+    if (sums) {
+        double total_sums[3] = {0.0, 0.0, 0.0};
+        for (int t = 0; t < parts; t++)
+            for (int k = 0; k < 3; k++) total_sums[k] += partial[3 * t + k];
+        apalu_finish(pass, 0, total_sums[0], total_sums[1], total_sums[2]);
     }
+}
+
+int apalu_forward(const float *x, float *out, const float *a, const float *b, int64_t outer, int64_t channels,
+                  int64_t inner, int interleaved, int threads) {
+    const ApaluPass pass = {.a = a, .b = b, .channels = channels};
+    apalu_forward_pass(x, out, &pass, layout_of(outer, channels, inner, interleaved), threads);
     return 0;
+}
+
+/* grad_x (skipped when NULL), and grad_a, grad_b per channel (skipped when NULL; both or neither) */
+int apalu_backward(const float *x, const float *grad, float *grad_x, const float *a, const float *b, float *grad_a,
+                   float *grad_b, int64_t outer, int64_t channels, int64_t inner, int interleaved, int threads) {
+    const ApaluPass pass = {.a = a, .b = b, .channels = channels, .grad_a = grad_a, .grad_b = grad_b};
+    apalu_backward_pass(x, grad, grad_x, &pass, layout_of(outer, channels, inner, interleaved), threads);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------ ANAct on APALU
+ * The kernels of kind APALU behind the ANAct entry points, with the coefficients' rows of anact_prepare. */
+
+static ApaluPass anact_apalu_pass(const float *coefficients, int64_t channels) {
+    return (ApaluPass){.a = coefficients + 4 * channels, .b = coefficients + 5 * channels,
+                       .shift = coefficients + channels, .anact = coefficients, .channels = channels};
+}
+
+static void anact_forward_apalu(const float *x, float *out, const float *coefficients, Layout layout, int threads) {
+    const ApaluPass pass = anact_apalu_pass(coefficients, layout.channels);
+    apalu_forward_pass(x, out, &pass, layout, threads);
+}
+
+static void anact_backward_apalu(const float *x, const float *grad, float *grad_x, const float *coefficients,
+                                 float *grad_beta, float *grad_a, float *grad_b, Layout layout, int threads) {
+    ApaluPass pass = anact_apalu_pass(coefficients, layout.channels);
+    pass.grad_a = grad_a, pass.grad_b = grad_b, pass.grad_beta = grad_beta;
+    apalu_backward_pass(x, grad, grad_x, &pass, layout, threads);
+}
+
+/* ANACT_STATISTICS for APALU, with f = a P + b N and f' = a P' + b N' of channel c = first + j */
+static void anact_statistics_apalu(const float *x, Layout layout, const float *a, const float *b, int64_t first,
+                                   int64_t width, double sums[5][CHANNEL_BLOCK]) {
+    if (layout.interleaved) {
+        for (int k = 0; k < 5; k++)
+            for (int64_t j = 0; j < width; j++) sums[k][j] = 0.0;
+        for (int64_t q = 0; q < layout.count; q++) {
+            const float *xs = x + q * layout.channels + first;
+#pragma omp simd
+            for (int64_t j = 0; j < width; j++) {
+                float v = xs[j], positive, negative, slope_a, slope_b;
+                apalu_parts(v, &positive, &negative, &slope_a, &slope_b);
+                float f = a[first + j] * positive + b[first + j] * negative;
+                float d = a[first + j] * slope_a + b[first + j] * slope_b;
+                f = v != v ? v : f;
+                sums[0][j] += v, sums[1][j] += v * v, sums[2][j] += f, sums[3][j] += f * f, sums[4][j] += d * d;
+            }
+        }
+        return;
+    }
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0, s4 = 0.0;
+    const int64_t step = layout.channels == 1 ? 1 : layout.channels;
+    for (int64_t s = layout.channels == 1 ? 0 : first; s < layout.count; s += step) {
+        int64_t length, channel;
+        const float *xs = x + segment_of(&layout, s, &length, &channel);
+        const float ac = a[channel], bc = b[channel];
+#pragma omp simd reduction(+ : s0, s1, s2, s3, s4)
+        for (int64_t i = 0; i < length; i++) {
+            float v = xs[i], positive, negative, slope_a, slope_b;
+            apalu_parts(v, &positive, &negative, &slope_a, &slope_b);
+            float f = ac * positive + bc * negative, d = ac * slope_a + bc * slope_b;
+            f = v != v ? v : f;
+            s0 += v;
+            s1 += v * v;
+            s2 += f;
+            s3 += f * f;
+            s4 += d * d;
+        }
+    }
+    sums[0][0] = s0, sums[1][0] = s1, sums[2][0] = s2, sums[3][0] = s3, sums[4][0] = s4;
 }
