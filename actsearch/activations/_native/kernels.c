@@ -427,21 +427,6 @@ static inline int64_t segment_of(const Layout *layout, int64_t s, int64_t *lengt
     return s * layout->inner;
 }
 
-/* sum(a) and sum(b), in double */
-static inline void pair_sums(const float *a, const float *b, int64_t m, double *sum_a, double *sum_b) {
-    double4 s1[4] = {{0}}, s2[4] = {{0}};
-    int64_t i = 0;
-    for (; i + 16 <= m; i += 16)
-        for (int k = 0; k < 4; k++) {
-            s1[k] += widen(a + i + 4 * k);
-            s2[k] += widen(b + i + 4 * k);
-        }
-    double tail1 = 0.0, tail2 = 0.0;
-    for (; i < m; i++) tail1 += a[i], tail2 += b[i];
-    *sum_a = total(s1) + tail1;
-    *sum_b = total(s2) + tail2;
-}
-
 #define ANACT_FORWARD(NAME)                                                                                        \
     static void anact_forward_##NAME(const float *x, float *out, const float *scale, const float *shift,           \
                                      Layout layout, float p, int threads) {                                         \
@@ -474,8 +459,9 @@ static inline void pair_sums(const float *a, const float *b, int64_t m, double *
     }
 
 /* Over a span of `length` elements in one channel (scale a): grad_x = grad * f'(x) * a unless grad_x is NULL, and,
- * when weighted is not NULL, weighted += sum(grad * f(x)) and plain += sum(grad). The products wait in a stack
- * buffer, CHUNK at a time. */
+ * when weighted is not NULL, weighted += sum(grad * f(x)) and plain += sum(grad): in float over SUM_BLOCK elements
+ * (vector lanes), then in double. */
+#define SUM_BLOCK 256
 #define ANACT_BACKWARD_SPAN(NAME)                                                                                  \
     static inline void anact_backward_span_##NAME(const float *restrict xs, const float *restrict gs,              \
                                                   float *restrict gxs, float a, float p, int64_t length,            \
@@ -489,27 +475,29 @@ static inline void pair_sums(const float *a, const float *b, int64_t m, double *
             }                                                                                                       \
             return;                                                                                                 \
         }                                                                                                           \
-        float scratch[CHUNK];                                                                                       \
-        for (int64_t begin = 0; begin < length; begin += CHUNK) {                                                   \
-            const int64_t n = length - begin < CHUNK ? length - begin : CHUNK;                                      \
+        for (int64_t begin = 0; begin < length; begin += SUM_BLOCK) {                                               \
+            const int64_t n = length - begin < SUM_BLOCK ? length - begin : SUM_BLOCK;                              \
             const float *restrict xc = xs + begin, *restrict gc = gs + begin;                                       \
+            float block_weighted = 0.0f, block_plain = 0.0f;                                                        \
             if (gxs) {                                                                                              \
                 float *restrict gxc = gxs + begin;                                                                  \
-                _Pragma("omp simd")                                                                                 \
+                _Pragma("omp simd reduction(+ : block_weighted, block_plain)")                                      \
                 for (int64_t i = 0; i < n; i++) {                                                                   \
                     float slope;                                                                                    \
                     float value = NAME##_both(xc[i], p, &slope);                                                    \
                     gxc[i] = gc[i] * slope * a;                                                                     \
-                    scratch[i] = gc[i] * value;                                                                     \
+                    block_weighted += gc[i] * value;                                                                \
+                    block_plain += gc[i];                                                                           \
                 }                                                                                                   \
             } else {                                                                                                \
-                _Pragma("omp simd")                                                                                 \
-                for (int64_t i = 0; i < n; i++) scratch[i] = gc[i] * NAME##_value(xc[i], p);                        \
+                _Pragma("omp simd reduction(+ : block_weighted, block_plain)")                                      \
+                for (int64_t i = 0; i < n; i++) {                                                                   \
+                    block_weighted += gc[i] * NAME##_value(xc[i], p);                                               \
+                    block_plain += gc[i];                                                                           \
+                }                                                                                                   \
             }                                                                                                       \
-            double w, g;                                                                                            \
-            pair_sums(scratch, gc, n, &w, &g);                                                                      \
-            *weighted += w;                                                                                         \
-            *plain += g;                                                                                            \
+            *weighted += block_weighted;                                                                            \
+            *plain += block_plain;                                                                                  \
         }                                                                                                           \
     }
 
@@ -641,15 +629,20 @@ static inline void pair_sums(const float *a, const float *b, int64_t m, double *
         for (int64_t s = layout.channels == 1 ? 0 : first; s < layout.count; s += step) {                           \
             int64_t length, channel;                                                                                \
             const float *xs = x + segment_of(&layout, s, &length, &channel);                                        \
-            _Pragma("omp simd reduction(+ : s0, s1, s2, s3, s4)")                                                   \
-            for (int64_t i = 0; i < length; i++) {                                                                  \
-                float v = xs[i], d;                                                                                 \
-                float f = NAME##_both(v, p, &d);                                                                    \
-                s0 += v;                                                                                            \
-                s1 += v * v;                                                                                        \
-                s2 += f;                                                                                            \
-                s3 += f * f;                                                                                        \
-                s4 += d * d;                                                                                        \
+            for (int64_t begin = 0; begin < length; begin += SUM_BLOCK) {                                           \
+                const int64_t end = length - begin < SUM_BLOCK ? length : begin + SUM_BLOCK;                         \
+                float b0 = 0.0f, b1 = 0.0f, b2 = 0.0f, b3 = 0.0f, b4 = 0.0f;                                        \
+                _Pragma("omp simd reduction(+ : b0, b1, b2, b3, b4)")                                               \
+                for (int64_t i = begin; i < end; i++) {                                                             \
+                    float v = xs[i], d;                                                                             \
+                    float f = NAME##_both(v, p, &d);                                                                \
+                    b0 += v;                                                                                        \
+                    b1 += v * v;                                                                                    \
+                    b2 += f;                                                                                        \
+                    b3 += f * f;                                                                                    \
+                    b4 += d * d;                                                                                    \
+                }                                                                                                   \
+                s0 += b0, s1 += b1, s2 += b2, s3 += b3, s4 += b4;                                                   \
             }                                                                                                       \
         }                                                                                                           \
         sums[0][0] = s0, sums[1][0] = s1, sums[2][0] = s2, sums[3][0] = s3, sums[4][0] = s4;                        \
@@ -851,19 +844,8 @@ static void apalu_forward_span(const float *restrict xs, float *restrict os, flo
     }
 }
 
-/* sum(a), in double */
-static inline double single_sum(const float *a, int64_t m) {
-    double4 s[4] = {{0}};
-    int64_t i = 0;
-    for (; i + 16 <= m; i += 16)
-        for (int k = 0; k < 4; k++) s[k] += widen(a + i + 4 * k);
-    double tail = 0.0;
-    for (; i < m; i++) tail += a[i];
-    return total(s) + tail;
-}
-
 /* grad_x = grad * f'(x) unless NULL; with sums: sums[0] += sum(grad * positive), sums[1] += sum(grad * negative)
- * and, with plain, sums[2] += sum(grad) */
+ * and, with plain, sums[2] += sum(grad); in float over SUM_BLOCK elements (vector lanes), then in double */
 static void apalu_backward_span(const float *restrict xs, const float *restrict gs, float *restrict gxs, float a,
                                 float b, int64_t length, double *sums, int plain) {
     if (!sums) {
@@ -875,34 +857,34 @@ static void apalu_backward_span(const float *restrict xs, const float *restrict 
         }
         return;
     }
-    float weighted_a[CHUNK], weighted_b[CHUNK];
-    for (int64_t begin = 0; begin < length; begin += CHUNK) {
-        const int64_t n = length - begin < CHUNK ? length - begin : CHUNK;
+    for (int64_t begin = 0; begin < length; begin += SUM_BLOCK) {
+        const int64_t n = length - begin < SUM_BLOCK ? length - begin : SUM_BLOCK;
         const float *restrict xc = xs + begin, *restrict gc = gs + begin;
+        float block_a = 0.0f, block_b = 0.0f, block_plain = 0.0f;
         if (gxs) {
             float *restrict gxc = gxs + begin;
-#pragma omp simd
+#pragma omp simd reduction(+ : block_a, block_b, block_plain)
             for (int64_t i = 0; i < n; i++) {
                 float positive, negative, slope_a, slope_b;
                 apalu_parts(xc[i], &positive, &negative, &slope_a, &slope_b);
                 gxc[i] = gc[i] * (a * slope_a + b * slope_b);
-                weighted_a[i] = gc[i] * positive;
-                weighted_b[i] = gc[i] * negative;
+                block_a += gc[i] * positive;
+                block_b += gc[i] * negative;
+                block_plain += gc[i];
             }
         } else {
-#pragma omp simd
+#pragma omp simd reduction(+ : block_a, block_b, block_plain)
             for (int64_t i = 0; i < n; i++) {
                 float positive, negative, slope_a, slope_b;
                 apalu_parts(xc[i], &positive, &negative, &slope_a, &slope_b);
-                weighted_a[i] = gc[i] * positive;
-                weighted_b[i] = gc[i] * negative;
+                block_a += gc[i] * positive;
+                block_b += gc[i] * negative;
+                block_plain += gc[i];
             }
         }
-        double part_a, part_b;
-        pair_sums(weighted_a, weighted_b, n, &part_a, &part_b);
-        sums[0] += part_a;
-        sums[1] += part_b;
-        if (plain) sums[2] += single_sum(gc, n);
+        sums[0] += block_a;
+        sums[1] += block_b;
+        if (plain) sums[2] += block_plain;
     }
 }
 
@@ -1112,17 +1094,22 @@ static void anact_statistics_apalu(const float *x, Layout layout, const float *a
         int64_t length, channel;
         const float *xs = x + segment_of(&layout, s, &length, &channel);
         const float ac = a[channel], bc = b[channel];
-#pragma omp simd reduction(+ : s0, s1, s2, s3, s4)
-        for (int64_t i = 0; i < length; i++) {
-            float v = xs[i], positive, negative, slope_a, slope_b;
-            apalu_parts(v, &positive, &negative, &slope_a, &slope_b);
-            float f = ac * positive + bc * negative, d = ac * slope_a + bc * slope_b;
-            f = v != v ? v : f;
-            s0 += v;
-            s1 += v * v;
-            s2 += f;
-            s3 += f * f;
-            s4 += d * d;
+        for (int64_t begin = 0; begin < length; begin += SUM_BLOCK) {
+            const int64_t end = length - begin < SUM_BLOCK ? length : begin + SUM_BLOCK;
+            float b0 = 0.0f, b1 = 0.0f, b2 = 0.0f, b3 = 0.0f, b4 = 0.0f;
+#pragma omp simd reduction(+ : b0, b1, b2, b3, b4)
+            for (int64_t i = begin; i < end; i++) {
+                float v = xs[i], positive, negative, slope_a, slope_b;
+                apalu_parts(v, &positive, &negative, &slope_a, &slope_b);
+                float f = ac * positive + bc * negative, d = ac * slope_a + bc * slope_b;
+                f = v != v ? v : f;
+                b0 += v;
+                b1 += v * v;
+                b2 += f;
+                b3 += f * f;
+                b4 += d * d;
+            }
+            s0 += b0, s1 += b1, s2 += b2, s3 += b3, s4 += b4;
         }
     }
     sums[0][0] = s0, sums[1][0] = s1, sums[2][0] = s2, sums[3][0] = s3, sums[4][0] = s4;
