@@ -270,14 +270,14 @@ def main(argv: list[str] | None = None) -> str:
         ]
     sections += [
         "",
-        "Notes: on the CPU, float32 LayerAct, APALU and ANAct (bases relu, leaky_relu, silu, hardsilu, gelu) run the C "
-        "kernels of `actsearch/activations/_native/kernels.c`, one pass over memory each way (LayerAct's "
-        "statistics are taken sample by sample from the cache); the `pytorch path` rows are the same modules "
-        "with the kernels turned off, chains of memory-bound eager passes. What is left above ReLU is the "
-        "sigmoid (LA-SiLU pays one exp per element each way, as plain SiLU does), the extra reductions "
-        "(LayerAct's statistics, from the cache; ANAct's grad * f(x) for beta's gradient) and a fixed Python "
-        "cost per call (ANAct: about 0.15 ms per forward + backward), which weighs most on the smallest shape. "
-        "On a GPU every family runs PyTorch code; the `compiled` rows, with `--compile`, time "
+        "Notes: on the CPU, float32 LayerAct, APALU and ANAct (bases relu, leaky_relu, silu, hardsilu, gelu, apalu)"
+        " run the C kernels of `actsearch/activations/_native/kernels.c`, one pass over memory each way (LayerAct's"
+        " statistics are taken sample by sample from the cache); the `pytorch path` rows are the same modules with "
+        "the kernels turned off, chains of memory-bound eager passes. What is left above ReLU is the sigmoid "
+        "(LA-SiLU pays one exp per element each way, as plain SiLU does), the extra reductions (LayerAct's statistics, "
+        "from the cache; ANAct's grad * f(x) for beta's gradient) and a fixed Python cost per call (ANAct: about "
+        "0.15 ms per forward + backward), which weighs most on the smallest shape. On a GPU every family runs "
+        "PyTorch code; the `compiled` rows, with `--compile`, time "
         "`torch.compile(module)`, which is what `torch.compile(model)` gives a network.",
     ]
     text = "\n".join(sections) + "\n"

@@ -1,13 +1,15 @@
-/* CPU kernels for LayerAct and ANAct (float32, dense: contiguous or channels-last), compiled on first use by
+/* CPU kernels for LayerAct, ANAct and APALU (float32, dense: contiguous or channels-last), compiled on first use by
  * actsearch.activations._native.
  *
  * Eager PyTorch evaluates LayerAct and ANAct as chains of memory-bound passes; these kernels do each direction in
- * one pass over memory. LayerAct works group by group (a group is one sample's statistics window): its extra
- * passes for the statistics then hit the cache, not memory. Accumulations are in double. A NaN input still reaches
- * the output (it may leave fewer elements NaN than torch would), so divergence is seen. Entry points return 0, or 2
- * for an unknown ANAct base. Per-thread partial sums are combined in thread order, so results depend on the
- * thread count only through rounding, never on scheduling. No heap memory is taken: malloc and free between the
- * large tensors' allocations make glibc return their pages to the system and fault them in again.
+ * one pass over memory. LayerAct works group by group (a group is one sample's statistics window): its extra passes
+ * for the statistics then hit the cache, not memory. LayerAct's forward statistics are summed in double, the other
+ * reductions in float over short blocks (vector lanes, at most 256 elements) and across blocks in double. With AVX2
+ * and FMA, LayerAct's hot loops use intrinsics; every other loop is plain C that the compiler vectorises. A NaN
+ * input still reaches the output (it may leave fewer elements NaN than torch would), so divergence is seen. Entry
+ * points return 0, or 2 for an unknown ANAct base. Per-thread partial sums are combined in thread order, so results
+ * depend on the thread count only through rounding, never on scheduling. No heap memory is taken: malloc and free
+ * between the large tensors' allocations make glibc return their pages to the system and fault them in again.
  */
 #include <math.h>
 #include <stdint.h>
