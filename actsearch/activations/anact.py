@@ -260,8 +260,8 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
             return False
         if self.per_channel and (x.dim() < 2 or x.shape[1] != self.running_mean.numel()):
             return False  # the PyTorch path raises the error
-        if isinstance(self.base, APALU) and not self.base._runs_native(x):
-            return False  # its parameters not yet created (the first call creates them), float64, ...
+        if isinstance(self.base, APALU):  # its check covers ours, and its parameters not yet created
+            return self.base._runs_native(x)
         return _native.usable(x, channels_last_ok=True)
 
     def _native_forward(self, x: torch.Tensor) -> torch.Tensor:
