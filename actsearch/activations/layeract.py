@@ -11,7 +11,8 @@ behave the same. ``alpha`` is 1e-5 in the paper's CIFAR runs and 0.1 for ImageNe
 
 The default implementation is a custom autograd function with a hand-derived backward (exact for the
 unbiased variance). For float32 CPU inputs with statistics over trailing dimensions (the default) it runs
-fused C kernels (:mod:`actsearch.activations._native`), which keep only the input for backward. Otherwise it
+fused C kernels (:mod:`actsearch.activations._native`), which keep the input for backward, and for sigmoid the
+gate, so that backward takes no exp (the input gradient is then written over the gate). Otherwise it
 is PyTorch code, which keeps two input-sized tensors for backward (the input and the gate for sigmoid, the
 input and ``n`` for hardsigmoid; only the input for float16/bfloat16, where backward recomputes the rest).
 Statistics and gate are computed in float32 for float16/bfloat16 inputs (e.g. under autocast), so nothing
@@ -168,20 +169,22 @@ class _LayerActFunction(torch.autograd.Function):
 
 class _NativeLayerActFunction(torch.autograd.Function):
     """LayerAct through the C kernels, for a float32 CPU input whose statistics cover ``groups`` consecutive
-    blocks (the trailing dimensions)."""
+    blocks (the trailing dimensions). Backward gets the input and, for the sigmoid gate, the gate (so it takes
+    no exp); it writes the input gradient over the gate when the graph is freed after it."""
 
     @staticmethod
-    def forward(ctx, y, hard: bool, alpha: float, groups: int):
-        out, mean, rstd = _native.layeract_forward(y, alpha, hard, groups)
+    def forward(ctx, y, hard: bool, alpha: float, groups: int, for_backward: bool):
+        out, gate, mean, rstd = _native.layeract_forward(y, alpha, hard, groups, for_backward)
         ctx.hard = hard
-        ctx.save_for_backward(y, mean, rstd)
+        ctx.save_for_backward(y, gate, mean, rstd)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        y, mean, rstd = ctx.saved_tensors
-        return _native.layeract_backward(y, grad_out, mean, rstd, ctx.hard), None, None, None
+        y, gate, mean, rstd = ctx.saved_tensors
+        grad_in = _native.layeract_backward(y, grad_out, gate, mean, rstd, ctx.hard, reuse_gate=_graph_is_freed())
+        return grad_in, None, None, None, None
 
 
 def _group_size(y: torch.Tensor, dims: tuple[int, ...]) -> int:
@@ -198,7 +201,8 @@ def _layer_act_fused(y: torch.Tensor, hard: bool, alpha: float, dims: tuple[int,
     # over all non-batch dimensions, a sample is one dense block in channels-last memory too
     if trailing and y.numel() and _native.usable(y, channels_last_ok=len(dims) == y.dim() - 1):
         count = _group_size(y, dims)
-        return _NativeLayerActFunction.apply(y, hard, alpha, y.numel() // count)
+        for_backward = y.requires_grad and torch.is_grad_enabled()
+        return _NativeLayerActFunction.apply(y, hard, alpha, y.numel() // count, for_backward)
     return _LayerActFunction.apply(y, hard, alpha, dims)
 
 

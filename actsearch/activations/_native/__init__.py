@@ -16,7 +16,7 @@ Example::
     from actsearch.activations import _native
     x = torch.randn(8, 16, 4, 4)
     if _native.usable(x):  # x: float32, CPU, contiguous
-        out, mean, rstd = _native.layeract_forward(x, alpha=1e-5, hard=False, groups=8)
+        out, gate, mean, rstd = _native.layeract_forward(x, alpha=1e-5, hard=False, groups=8)
     with _native.disabled():
         ...                                     # the PyTorch implementation, e.g. to compare
 """
@@ -137,8 +137,8 @@ def build(compiler: str | None = None, directory: Path | None = None) -> Path:
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     pointer, size, real, flag = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_int
     signatures = {
-        "layeract_forward": [pointer] * 4 + [size, size, real, flag, flag],
-        "layeract_backward": [pointer] * 5 + [size, size, flag, flag],
+        "layeract_forward": [pointer] * 5 + [size, size, real, flag, flag],
+        "layeract_backward": [pointer] * 6 + [size, size, flag, flag],
         "anact_prepare": [flag, pointer, size, size, size, flag, real, pointer, pointer, flag] + [pointer] * 4
         + [ctypes.c_double, ctypes.c_double, pointer, flag, ctypes.c_double, pointer],
         "anact_forward": [flag] + [pointer] * 3 + [size, size, size, flag, real, flag],
@@ -224,25 +224,29 @@ def _check(status: int, name: str) -> None:
         raise RuntimeError(f"actsearch: the {name} kernel failed with status {status}")
 
 
-def layeract_forward(x: torch.Tensor, alpha: float, hard: bool, groups: int):
-    """``(out, mean, rstd)`` of LayerAct over ``groups`` equal, consecutive blocks of ``x``."""
+def layeract_forward(x: torch.Tensor, alpha: float, hard: bool, groups: int, for_backward: bool = True):
+    """``(out, gate, mean, rstd)`` of LayerAct over ``groups`` equal, consecutive blocks of ``x``. ``gate`` is the
+    sigmoid gate kept for backward (so that backward takes no exp); None for the hardsigmoid gate, which backward
+    recomputes, or when ``for_backward`` is False."""
     out = torch.empty_like(x)
+    gate = torch.empty_like(x) if for_backward and not hard else None
     mean, rstd = x.new_empty(groups), x.new_empty(groups)
     _lib().layeract_forward(
-        _pointer(x), _pointer(out), _pointer(mean), _pointer(rstd), groups, x.numel() // groups, alpha, int(hard),
-        torch.get_num_threads(),
+        _pointer(x), _pointer(out), _pointer(gate), _pointer(mean), _pointer(rstd), groups, x.numel() // groups,
+        alpha, int(hard), torch.get_num_threads(),
     )
-    return out, mean, rstd
+    return out, gate, mean, rstd
 
 
-def layeract_backward(x, grad, mean, rstd, hard: bool) -> torch.Tensor:
-    """The input gradient of :func:`layeract_forward` for the output gradient ``grad``."""
+def layeract_backward(x, grad, gate, mean, rstd, hard: bool, reuse_gate: bool = False) -> torch.Tensor:
+    """The input gradient of :func:`layeract_forward` for the output gradient ``grad``; with ``reuse_gate``, it
+    is written over ``gate`` (which nothing else may need)."""
     grad = _same_layout(grad, x)
-    grad_in = torch.empty_like(x)
+    grad_in = gate if reuse_gate and gate is not None else torch.empty_like(x)
     groups = mean.numel()
     _lib().layeract_backward(
-        _pointer(x), _pointer(grad), _pointer(mean), _pointer(rstd), _pointer(grad_in), groups, x.numel() // groups,
-        int(hard), torch.get_num_threads(),
+        _pointer(x), _pointer(grad), _pointer(gate), _pointer(mean), _pointer(rstd), _pointer(grad_in), groups,
+        x.numel() // groups, int(hard), torch.get_num_threads(),
     )
     return grad_in
 

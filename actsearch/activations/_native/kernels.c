@@ -3,9 +3,10 @@
  *
  * Eager PyTorch evaluates LayerAct and ANAct as chains of memory-bound passes; these kernels do each direction in
  * one pass over memory. LayerAct works group by group (a group is one sample's statistics window): its extra passes
- * for the statistics then hit the cache, not memory. LayerAct's forward statistics are summed in double, the other
- * reductions in float over short blocks (vector lanes, at most 256 elements) and across blocks in double. With AVX2
- * and FMA, LayerAct's hot loops use intrinsics; every other loop is plain C that the compiler vectorises. A NaN
+ * for the statistics then hit the cache, not memory. Its forward keeps the sigmoid gate for backward, which then
+ * takes no exp. Reductions are summed in float over short blocks (vector lanes, at most 256 elements) and across
+ * blocks in double (LayerAct's forward statistics after a shift by the sample's first element). With AVX2 and FMA,
+ * LayerAct's hot loops use intrinsics; every other loop is plain C that the compiler vectorises. A NaN
  * input still reaches the output (it may leave fewer elements NaN than torch would), so divergence is seen. Entry
  * points return 0, or 2 for an unknown ANAct base. Per-thread partial sums are combined in thread order, so results
  * depend on the thread count only through rounding, never on scheduling. No heap memory is taken: malloc and free
@@ -61,32 +62,34 @@ static inline float exp_clamped(float x) {
 
 static inline float sigmoid(float x) { return 1.0f / (1.0f + exp_clamped(-x)); }
 
-/* With AVX2 and FMA, the sigmoid loops of LayerAct use the same exp written with intrinsics: the compiler turns
- * exp_clamped's clamps into compare-and-blend chains that cost a third of the loop; min and max do it in two. */
+/* With AVX2 and FMA, LayerAct's sigmoid loop uses an exp written with intrinsics: the compiler turns exp_clamped's
+ * clamps into compare-and-blend chains that cost a third of the loop; min and max do it in two. With FMA, one
+ * constant reduces the argument exactly enough, and a degree-6 polynomial (fitted for this file) is within 1 ulp. */
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define SIMD_WIDTH 8
 
-static inline __m256 sigmoid8(__m256 x) {
-    __m256 t = _mm256_sub_ps(_mm256_setzero_ps(), x);
+/* 1 / (1 + exp(t)), that is sigmoid(-t) */
+static inline __m256 inverse_one_plus_exp8(__m256 t) {
     /* NaN becomes -87 here, as in exp_clamped */
     t = _mm256_min_ps(_mm256_max_ps(t, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
     const __m256 shifter = _mm256_set1_ps(12582912.0f);
     const __m256 shifted = _mm256_fmadd_ps(t, _mm256_set1_ps(1.44269504088896341f), shifter);
     const __m256 k = _mm256_sub_ps(shifted, shifter);
-    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), t);
-    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    const __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693147180559945309f), t);
+    __m256 p = _mm256_set1_ps(1.3814190170e-3f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3689140156e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1668407619e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666519642e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.9999994040e-1f));
     p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
     const __m256i scale = _mm256_slli_epi32(
         _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_set1_epi32(0x4B400000 - 127)), 23);
     const __m256 one = _mm256_set1_ps(1.0f);
-    return _mm256_div_ps(one, _mm256_fmadd_ps(p, _mm256_castsi256_ps(scale), one));
+    const __m256 denominator = _mm256_fmadd_ps(p, _mm256_castsi256_ps(scale), one);
+    /* the 12-bit estimate of 1 / denominator and one Newton step (within 2 ulp) cost less than a division */
+    const __m256 estimate = _mm256_rcp_ps(denominator);
+    return _mm256_fmadd_ps(estimate, _mm256_fnmadd_ps(denominator, estimate, one), estimate);
 }
 
 /* the eight lanes of v added pairwise into four doubles */
@@ -118,10 +121,38 @@ static inline double total(const double4 *parts) {
     return (v[0] + v[1]) + (v[2] + v[3]);
 }
 
-/* sum(x - shift) and sum((x - shift)^2), in double */
-static inline void shifted_sums(const float *x, int64_t m, double shift, double *sum, double *squares) {
+#ifdef SIMD_WIDTH
+/* shifted_sums over the leading multiple of 64 elements, in float over 64 elements, then in double; returns how
+ * many elements it covered */
+static int64_t shifted_sums8(const float *x, int64_t m, float shift, double *sum, double *squares) {
+    const __m256 shift8 = _mm256_set1_ps(shift);
+    __m256d total_sum = _mm256_setzero_pd(), total_squares = _mm256_setzero_pd();
+    const int64_t covered = m / 64 * 64;
+    for (int64_t begin = 0; begin < covered; begin += 64) {
+        __m256 block_sum[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+        __m256 block_squares[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int k = 0; k < 8; k++) {
+            const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + begin + SIMD_WIDTH * k), shift8);
+            block_sum[k & 1] = _mm256_add_ps(block_sum[k & 1], d);
+            block_squares[k & 1] = _mm256_fmadd_ps(d, d, block_squares[k & 1]);
+        }
+        total_sum = _mm256_add_pd(total_sum, widen8(_mm256_add_ps(block_sum[0], block_sum[1])));
+        total_squares = _mm256_add_pd(total_squares, widen8(_mm256_add_ps(block_squares[0], block_squares[1])));
+    }
+    *sum = horizontal_sum(total_sum);
+    *squares = horizontal_sum(total_squares);
+    return covered;
+}
+#endif
+
+/* sum(x - shift) and sum((x - shift)^2), in double; shift is one of the float inputs */
+static inline void shifted_sums(const float *x, int64_t m, float shift, double *sum, double *squares) {
     double4 s1[4] = {{0}}, s2[4] = {{0}};
+    double leading_sum = 0.0, leading_squares = 0.0;
     int64_t i = 0;
+#ifdef SIMD_WIDTH
+    i = shifted_sums8(x, m, shift, &leading_sum, &leading_squares);
+#endif
     for (; i + 16 <= m; i += 16)
         for (int k = 0; k < 4; k++) {
             double4 d = widen(x + i + 4 * k) - shift;
@@ -134,8 +165,8 @@ static inline void shifted_sums(const float *x, int64_t m, double shift, double 
         tail1 += d;
         tail2 += d * d;
     }
-    *sum = total(s1) + tail1;
-    *squares = total(s2) + tail2;
+    *sum = leading_sum + total(s1) + tail1;
+    *squares = leading_squares + total(s2) + tail2;
 }
 
 /* sum(a) and sum(a * (b - shift)), in double */
@@ -158,8 +189,9 @@ static inline void weighted_sums(const float *a, const float *b, double shift, i
     *weighted = total(s2) + tail2;
 }
 
-/* out = x * gate(n), n = (x - mean) * rstd */
-static void layeract_gate(const float *restrict x, float *restrict out, int64_t m, float mean, float rstd, int hard) {
+/* out = x * gate(n), n = (x - mean) * rstd; the sigmoid gate is also kept in `gate` for backward, unless NULL */
+static void layeract_gate(const float *restrict x, float *restrict out, float *restrict gate, int64_t m, float mean,
+                          float rstd, int hard) {
     if (hard) {
 #pragma omp simd
         for (int64_t i = 0; i < m; i++) out[i] = x[i] * hardsigmoid((x[i] - mean) * rstd);
@@ -169,61 +201,77 @@ static void layeract_gate(const float *restrict x, float *restrict out, int64_t 
         const __m256 mean8 = _mm256_set1_ps(mean), rstd8 = _mm256_set1_ps(rstd);
         for (; i + SIMD_WIDTH <= m; i += SIMD_WIDTH) {
             const __m256 v = _mm256_loadu_ps(x + i);
-            _mm256_storeu_ps(out + i, _mm256_mul_ps(v, sigmoid8(_mm256_mul_ps(_mm256_sub_ps(v, mean8), rstd8))));
+            const __m256 g = inverse_one_plus_exp8(_mm256_mul_ps(_mm256_sub_ps(mean8, v), rstd8)); /* sigmoid(n) */
+            if (gate) _mm256_storeu_ps(gate + i, g);
+            _mm256_storeu_ps(out + i, _mm256_mul_ps(v, g));
         }
 #endif
+        if (gate) {
 #pragma omp simd
-        for (int64_t j = i; j < m; j++) out[j] = x[j] * sigmoid((x[j] - mean) * rstd);
+            for (int64_t j = i; j < m; j++) {
+                const float g = sigmoid((x[j] - mean) * rstd);
+                gate[j] = g;
+                out[j] = x[j] * g;
+            }
+        } else {
+#pragma omp simd
+            for (int64_t j = i; j < m; j++) out[j] = x[j] * sigmoid((x[j] - mean) * rstd);
+        }
     }
 }
 
-static void layeract_forward_group(const float *x, float *out, float *mean_out, float *rstd_out, int64_t m,
-                                   float alpha, int hard) {
+static void layeract_forward_group(const float *x, float *out, float *gate, float *mean_out, float *rstd_out,
+                                   int64_t m, float alpha, int hard) {
     /* shifted by the first element, the one-pass variance does not cancel */
     double sum, squares;
     shifted_sums(x, m, x[0], &sum, &squares);
     const double offset = sum / (double)m;
     const float mean = (float)(x[0] + offset);
     const float rstd = (float)(1.0 / sqrt((squares - sum * offset) / (double)(m - 1) + (double)alpha));
-    layeract_gate(x, out, m, mean, rstd, hard);
+    layeract_gate(x, out, gate, m, mean, rstd, hard);
     *mean_out = mean;
     *rstd_out = rstd;
 }
 
 /* grad_in = grad * g + r (h - mean(h)) - k (x - mu), h = grad * x * g'(n), k = r^3 sum(h (x - mu)) / (m - 1).
- * The first pass keeps the gate g in grad_in (in cache for the second pass) and sums h; the second recomputes h
- * from g. One exp per element, and only x kept from forward. */
+ * The first pass sums h and h (x - mu); the second writes grad_in. The sigmoid gate comes from forward (`gate`), so
+ * backward takes no exp; `grad_in` may be `gate` itself (written element by element after reading it). The
+ * hardsigmoid gate is recomputed from x. */
+static inline float hardsigmoid_slope(float normalized) {
+    return (normalized > -3.0f && normalized < 3.0f) ? (1.0f / 6.0f) : 0.0f;
+}
+
 #ifdef SIMD_WIDTH
 /* The first pass with AVX2 over the leading multiple of 64 elements: h and h (x - mu) are summed in float over 64
  * elements, then in double. Returns how many elements it covered. */
-static int64_t layeract_backward_sums8(const float *restrict x, const float *restrict grad, float mean, float rstd,
-                                       float *restrict grad_in, int64_t m, int hard, double *sum_h,
-                                       double *sum_h_centered) {
+static int64_t layeract_backward_sums8(const float *x, const float *grad, const float *gate, float mean, float rstd,
+                                       int64_t m, int hard, double *sum_h, double *sum_h_centered) {
     const __m256 mean8 = _mm256_set1_ps(mean), rstd8 = _mm256_set1_ps(rstd), one = _mm256_set1_ps(1.0f);
     const __m256 sixth = _mm256_set1_ps(1.0f / 6.0f), three = _mm256_set1_ps(3.0f);
     __m256d total_h = _mm256_setzero_pd(), total_centered = _mm256_setzero_pd();
     const int64_t covered = m / 64 * 64;
     for (int64_t begin = 0; begin < covered; begin += 64) {
-        __m256 block_h = _mm256_setzero_ps(), block_centered = _mm256_setzero_ps();
-        for (int64_t i = begin; i < begin + 64; i += SIMD_WIDTH) {
+        __m256 block_h[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+        __m256 block_centered[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int k = 0; k < 8; k++) {
+            const int64_t i = begin + SIMD_WIDTH * k;
             const __m256 v = _mm256_loadu_ps(x + i), centered = _mm256_sub_ps(v, mean8);
-            const __m256 normalized = _mm256_mul_ps(centered, rstd8);
             __m256 slope;
             if (hard) {
+                const __m256 normalized = _mm256_mul_ps(centered, rstd8);
                 const __m256 inside = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), normalized), three,
                                                     _CMP_LT_OQ);
                 slope = _mm256_and_ps(inside, sixth);
             } else {
-                const __m256 g = sigmoid8(normalized);
-                _mm256_storeu_ps(grad_in + i, g);
+                const __m256 g = _mm256_loadu_ps(gate + i);
                 slope = _mm256_mul_ps(g, _mm256_sub_ps(one, g));
             }
             const __m256 h = _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(grad + i), v), slope);
-            block_h = _mm256_add_ps(block_h, h);
-            block_centered = _mm256_fmadd_ps(h, centered, block_centered);
+            block_h[k & 1] = _mm256_add_ps(block_h[k & 1], h);
+            block_centered[k & 1] = _mm256_fmadd_ps(h, centered, block_centered[k & 1]);
         }
-        total_h = _mm256_add_pd(total_h, widen8(block_h));
-        total_centered = _mm256_add_pd(total_centered, widen8(block_centered));
+        total_h = _mm256_add_pd(total_h, widen8(_mm256_add_ps(block_h[0], block_h[1])));
+        total_centered = _mm256_add_pd(total_centered, widen8(_mm256_add_ps(block_centered[0], block_centered[1])));
     }
     *sum_h += horizontal_sum(total_h);
     *sum_h_centered += horizontal_sum(total_centered);
@@ -232,35 +280,26 @@ static int64_t layeract_backward_sums8(const float *restrict x, const float *res
 #endif
 
 #define CHUNK 1024
-static void layeract_backward_group(const float *restrict x, const float *restrict grad, float mean, float rstd,
-                                    float *restrict grad_in, int64_t m, int hard) {
+static void layeract_backward_group(const float *restrict x, const float *restrict grad, const float *gate,
+                                    float mean, float rstd, float *grad_in, int64_t m, int hard) {
     double sum_h = 0.0, sum_h_centered = 0.0;
     int64_t done = 0;
 #ifdef SIMD_WIDTH
-    done = layeract_backward_sums8(x, grad, mean, rstd, grad_in, m, hard, &sum_h, &sum_h_centered);
+    done = layeract_backward_sums8(x, grad, gate, mean, rstd, m, hard, &sum_h, &sum_h_centered);
 #endif
     float h[CHUNK];
     for (int64_t begin = done; begin < m; begin += CHUNK) {
         const int64_t n = m - begin < CHUNK ? m - begin : CHUNK;
-        const float *restrict xc = x + begin, *restrict gc = grad + begin;
-        float *restrict gate = grad_in + begin;
         if (hard) {
 #pragma omp simd
-            for (int64_t i = 0; i < n; i++) {
-                float normalized = (xc[i] - mean) * rstd;
-                float slope = (normalized > -3.0f && normalized < 3.0f) ? (1.0f / 6.0f) : 0.0f;
-                h[i] = gc[i] * xc[i] * slope;
-            }
+            for (int64_t i = begin; i < begin + n; i++)
+                h[i - begin] = grad[i] * x[i] * hardsigmoid_slope((x[i] - mean) * rstd);
         } else {
 #pragma omp simd
-            for (int64_t i = 0; i < n; i++) {
-                float g = sigmoid((xc[i] - mean) * rstd);
-                gate[i] = g;
-                h[i] = gc[i] * xc[i] * (g * (1.0f - g));
-            }
+            for (int64_t i = begin; i < begin + n; i++) h[i - begin] = grad[i] * x[i] * (gate[i] * (1.0f - gate[i]));
         }
         double chunk_h, chunk_h_centered;
-        weighted_sums(h, xc, mean, n, &chunk_h, &chunk_h_centered);
+        weighted_sums(h, x + begin, mean, n, &chunk_h, &chunk_h_centered);
         sum_h += chunk_h;
         sum_h_centered += chunk_h_centered;
     }
@@ -270,39 +309,43 @@ static void layeract_backward_group(const float *restrict x, const float *restri
 #pragma omp simd
         for (int64_t i = 0; i < m; i++) {
             float centered = x[i] - mean, normalized = centered * rstd;
-            float slope = (normalized > -3.0f && normalized < 3.0f) ? (1.0f / 6.0f) : 0.0f;
-            grad_in[i] = grad[i] * hardsigmoid(normalized) + rstd * (grad[i] * x[i] * slope - mean_h) - k * centered;
+            float h = grad[i] * x[i] * hardsigmoid_slope(normalized);
+            grad_in[i] = grad[i] * hardsigmoid(normalized) + rstd * (h - mean_h) - k * centered;
         }
     } else {
 #pragma omp simd
         for (int64_t i = 0; i < m; i++) {
-            float g = grad_in[i];
+            float g = gate[i];
             grad_in[i] = grad[i] * g + rstd * (grad[i] * x[i] * (g * (1.0f - g)) - mean_h) - k * (x[i] - mean);
         }
     }
 }
 
-int layeract_forward(const float *x, float *out, float *mean, float *rstd, int64_t groups, int64_t m, float alpha,
-                     int hard, int threads) {
+/* `gate`: where forward keeps the sigmoid gate for backward; NULL for the hardsigmoid one or without backward */
+int layeract_forward(const float *x, float *out, float *gate, float *mean, float *rstd, int64_t groups, int64_t m,
+                     float alpha, int hard, int threads) {
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         FLUSH_DENORMALS_BEGIN
 #pragma omp for schedule(static)
         for (int64_t g = 0; g < groups; g++)
-            layeract_forward_group(x + g * m, out + g * m, mean + g, rstd + g, m, alpha, hard);
+            layeract_forward_group(x + g * m, out + g * m, gate ? gate + g * m : NULL, mean + g, rstd + g, m, alpha,
+                                   hard);
         FLUSH_DENORMALS_END
     }
     return 0;
 }
 
-int layeract_backward(const float *x, const float *grad, const float *mean, const float *rstd, float *grad_in,
-                      int64_t groups, int64_t m, int hard, int threads) {
+/* `gate`: forward's, NULL for the hardsigmoid one; `grad_in` may be `gate` */
+int layeract_backward(const float *x, const float *grad, const float *gate, const float *mean, const float *rstd,
+                      float *grad_in, int64_t groups, int64_t m, int hard, int threads) {
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         FLUSH_DENORMALS_BEGIN
 #pragma omp for schedule(static)
         for (int64_t g = 0; g < groups; g++)
-            layeract_backward_group(x + g * m, grad + g * m, mean[g], rstd[g], grad_in + g * m, m, hard);
+            layeract_backward_group(x + g * m, grad + g * m, hard ? NULL : gate + g * m, mean[g], rstd[g],
+                                    grad_in + g * m, m, hard);
         FLUSH_DENORMALS_END
     }
     return 0;
