@@ -46,6 +46,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
+from torch.nn.parameter import is_lazy
 
 from actsearch.activations import _channels, _native
 from actsearch.activations._checks import check_bool, check_channels, check_number
@@ -63,6 +64,8 @@ __all__ = ["ANAct"]
 
 _GAIN_FLOOR = 1e-4  # keeps lambda finite for a dead layer (rho' = 0) or a constant input
 _VARIANCE_FLOOR = 1e-12
+_RUNNING_BUFFERS = ("running_forward_gain", "running_backward_gain", "running_mean", "num_batches_tracked")
+_APALU_KIND = _native.ANACT_KINDS["apalu"]
 
 
 def _channel_dims(x: torch.Tensor) -> tuple[int, ...]:
@@ -253,15 +256,18 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
         sample = x.detach()
         return sample[: self._sample_size(x)] if x.dim() > 0 else sample
 
+    # The two methods below run on every call of a layer on the CPU: they read the buffers and parameters from
+    # their dictionaries, since nn.Module's attribute lookup would cost more than the kernels on small tensors.
     def _runs_native(self, x: torch.Tensor) -> bool:
         if self._native_base is None or torch.compiler.is_compiling() or x.dim() < 1 or x.numel() == 0:
             return False
-        if self.has_uninitialized_params() or self.running_mean.dtype != torch.float32:
+        running_mean = self._buffers["running_mean"]  # lazy (uninitialized) together with the other buffers and beta
+        if is_lazy(running_mean) or running_mean.dtype != torch.float32:
             return False
-        if self.per_channel and (x.dim() < 2 or x.shape[1] != self.running_mean.numel()):
+        if self.per_channel and (x.dim() < 2 or x.shape[1] != running_mean.numel()):
             return False  # the PyTorch path raises the error
-        if isinstance(self.base, APALU):  # its check covers ours, and its parameters not yet created
-            return self.base._runs_native(x)
+        if self._native_base[0] == _APALU_KIND:  # its check covers ours, and its parameters not yet created
+            return self._modules["base"]._runs_native(x)
         return _native.usable(x, channels_last_ok=True)
 
     def _native_forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -269,19 +275,21 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
         # the PyTorch path takes f' from autograd for a base with parameters, so inference mode skips the update
         updates = self.training and (self._fused or not torch.is_inference_mode_enabled())
         sample_size = self._sample_size(x) if updates else None
-        running = (self.running_forward_gain, self.running_backward_gain, self.running_mean, self.num_batches_tracked)
-        beta = None if self.beta is None else self.beta.detach()
+        buffers = self._buffers
+        running = tuple(buffers[name] for name in _RUNNING_BUFFERS)
+        beta = self._parameters["beta"]
         per_channel, a, b, apalu = self.per_channel, None, None, None
-        if isinstance(self.base, APALU):  # the kernels' layout is per channel if either is
+        if kind == _APALU_KIND:  # the kernels' layout is per channel if either is
             per_channel = self.per_channel or self.base.per_channel
             a, b = self.base.a, self.base.b
             channels = x.shape[1] if per_channel else 1
             apalu = tuple(t.detach().expand(channels).contiguous() for t in (a, b))
         coefficients = _native.anact_prepare(
-            kind, parameter, x, per_channel, sample_size, running, self.momentum, _VARIANCE_FLOOR, beta,
-            self.subtract_mean, _GAIN_FLOOR, apalu, pooled=per_channel and not self.per_channel,
+            kind, parameter, x, per_channel, sample_size, running, self.momentum, _VARIANCE_FLOOR,
+            None if beta is None else beta.detach(), self.subtract_mean, _GAIN_FLOOR, apalu,
+            pooled=per_channel and not self.per_channel,
         )
-        return _NativeANAct.apply(x, self.beta, a, b, coefficients, kind, parameter, per_channel)
+        return _NativeANAct.apply(x, beta, a, b, coefficients, kind, parameter, per_channel)
 
     @torch.no_grad()
     def _update_statistics(self, x: torch.Tensor) -> None:

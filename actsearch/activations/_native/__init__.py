@@ -154,7 +154,10 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
 
 def library() -> ctypes.CDLL | None:
     """The loaded kernels, or None when they are turned off or could not be built (warned once)."""
-    if _disabled_depth or os.environ.get("ACTSEARCH_NATIVE_KERNELS", "1").strip().lower() in ("0", "false", "no"):
+    if _disabled_depth:
+        return None
+    switch = os.environ.get("ACTSEARCH_NATIVE_KERNELS")
+    if switch is not None and switch.strip().lower() in ("0", "false", "no"):
         return None
     if not _loaded:
         with _lock:
@@ -274,7 +277,7 @@ def anact_prepare(kind: int, parameter: float, x, per_channel: bool, sample_size
     and the coefficients have four more rows: ``scale * a``, ``scale * b``, ``a`` and ``b``. ``pooled`` (per-layer
     ANAct around a per-channel APALU, ``per_channel`` then giving the layout): the running buffers and ``beta``
     have one element, updated from all channels, and each column holds the layer's coefficients."""
-    sample = x if sample_size is None else x[:sample_size]  # leading samples: dense in either memory format
+    sample = x if sample_size is None else x.narrow(0, 0, sample_size)  # dense in either memory format
     outer, channels, inner, interleaved = _layout(sample, per_channel)
     forward_gain, backward_gain, mean, batches = running
     a, b = apalu if apalu is not None else (None, None)
