@@ -46,7 +46,8 @@ def test_output_formula_and_eval_uses_statistics_as_they_are():
 
 
 def test_generic_base_path_matches_the_formula():
-    # apalu has parameters and no input_gradient: autograd gives f' and the rescaling is a separate pass
+    # apalu has parameters: its output goes through autograd and the rescaling is a separate pass; f' comes from its
+    # input_gradient, which must agree with autograd
     act = _train(A.ANAct(base="apalu", base_params={"per_channel": True}, num_channels=16), batches=1)
     x = torch.randn(4, 16, 3, 3)
     f = act.base(x)
@@ -113,8 +114,15 @@ def test_statistics_sample_is_bounded():
     assert act._statistics_sample(torch.randn(64, 10, 5)).shape == (64, 10, 5)
 
 
-def test_traces_into_one_graph_with_torch_compile():
-    module = A.ANAct(base="relu", per_channel=True, num_channels=4).double()
+@pytest.mark.parametrize(
+    ("base", "base_params"), [("relu", None), ("apalu", {"per_channel": True}), ("prelu", {"per_channel": True})]
+)
+def test_traces_into_one_graph_with_torch_compile(base, base_params):
+    # bases with parameters too: their statistics take f' from input_gradient, not from autograd.grad
+    module = A.ANAct(base=base, per_channel=True, num_channels=4, base_params=base_params).double()
+    with torch.no_grad():
+        for parameter in module.base.parameters():
+            parameter.copy_(torch.linspace(-0.5, 0.5, parameter.numel()))
     reference = copy.deepcopy(module)
     compiled = torch.compile(module, backend="aot_eager", fullgraph=True)
     x = torch.randn(3, 4, 5, 5, dtype=torch.float64, requires_grad=True)
@@ -122,6 +130,7 @@ def test_traces_into_one_graph_with_torch_compile():
     (expected,) = torch.autograd.grad(reference(x).square().sum(), x)
     torch.testing.assert_close(grad, expected)
     torch.testing.assert_close(module.state_dict(), reference.state_dict())
+    assert module.num_batches_tracked.item() == 1
 
 
 @pytest.mark.parametrize(

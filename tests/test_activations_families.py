@@ -76,9 +76,22 @@ def test_classic_formulas(name, params, reference):
     torch.testing.assert_close(A.create_activation(name, **params)(x.view(1, -1)), reference(x).view(1, -1))
 
 
+def _with_parameters(module, *values):
+    with torch.no_grad():
+        for parameter, value in zip(module.parameters(), values):
+            parameter.copy_(torch.as_tensor(value).expand_as(parameter))
+    return module
+
+
 @pytest.mark.parametrize(
     "module",
-    [A.ReLU(), A.LeakyReLU(0.2), A.ELU(0.7), A.SELU(), A.SiLU(), A.HardSiLU(), A.GELU(), A.GELU("tanh"), A.Mish()],
+    [
+        A.ReLU(), A.LeakyReLU(0.2), A.ELU(0.7), A.SELU(), A.SiLU(), A.HardSiLU(), A.GELU(), A.GELU("tanh"), A.Mish(),
+        _with_parameters(A.PReLU(init=0.3)),
+        _with_parameters(A.PReLU(per_channel=True, num_channels=40), torch.linspace(-0.5, 0.5, 40)),
+        _with_parameters(A.APALU(), -0.7, 0.4),
+        _with_parameters(A.APALU(per_channel=True, num_channels=40), torch.linspace(-1, 1, 40), torch.linspace(1, -1, 40)),
+    ],
     ids=repr,
 )
 def test_input_gradient_is_the_vector_jacobian_product(module):

@@ -13,11 +13,12 @@ first batch sets them), and the output uses the updated values; evaluation uses 
 training batch they are rho = rho' = 1, mu = 0, so the module starts as its base. For speed the batch
 estimates use at most ``max_statistics_elements`` elements (whole samples from the start of the batch;
 ``None`` = the whole batch), which the momentum averages out. ``f'`` comes from the base's
-``input_gradient`` (the classic families have one, see ``classic``) or else from autograd on a detached
-copy, so any registered family works as a base (for a non-elementwise base such as layeract it is the
-column sum of the Jacobian, whose off-diagonal part is O(1/M)). With a parameter-free base that has
-``input_gradient``, the rescaling is fused into the base's output and gradient (custom autograd function);
-other bases go through autograd and one extra rescaling pass. For float32 CPU inputs and the bases relu,
+``input_gradient`` (the classic families and APALU have one) or else from autograd on a detached copy, so
+any registered family works as a base (for a non-elementwise base such as layeract it is the column sum of
+the Jacobian, whose off-diagonal part is O(1/M); inference mode, which turns autograd off, then skips the
+update). With a parameter-free base that has ``input_gradient``, the rescaling is fused into the base's
+output and gradient (custom autograd function); other bases go through autograd and one extra rescaling
+pass. For float32 CPU inputs and the bases relu,
 leaky_relu, silu, hardsilu, gelu (both forms) and apalu (per layer or per channel, its ``a`` and ``b`` getting
 their gradients), C kernels (:mod:`actsearch.activations._native`) compute the statistics in one pass over the
 sample and the output and gradients in one pass each.
@@ -206,7 +207,10 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
             base_kwargs.setdefault("num_channels", num_channels)
         self.base_name, self.base_params = base, dict(base_params or {})
         self.base = ActivationSpec(base, base_kwargs).build()
-        self._fused = callable(getattr(self.base, "input_gradient", None)) and not list(self.base.parameters())
+        # f' for the statistics: from the base's input_gradient when it has one (every elementwise family here),
+        # else from autograd, which inference mode turns off
+        self._analytic_slope = callable(getattr(self.base, "input_gradient", None))
+        self._fused = self._analytic_slope and not list(self.base.parameters())
         self._native_base = _native_base(self.base)
 
         lazy = _channels.needs_lazy_channels(self.per_channel, self.num_channels)
@@ -272,8 +276,7 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
 
     def _native_forward(self, x: torch.Tensor) -> torch.Tensor:
         kind, parameter = self._native_base
-        # the PyTorch path takes f' from autograd for a base with parameters, so inference mode skips the update
-        updates = self.training and (self._fused or not torch.is_inference_mode_enabled())
+        updates = self.training and (self._analytic_slope or not torch.is_inference_mode_enabled())
         sample_size = self._sample_size(x) if updates else None
         buffers = self._buffers
         running = tuple(buffers[name] for name in _RUNNING_BUFFERS)
@@ -294,7 +297,7 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
     @torch.no_grad()
     def _update_statistics(self, x: torch.Tensor) -> None:
         sample = self._statistics_sample(x)
-        if self._fused:
+        if self._analytic_slope:
             value = self.base(sample)
             derivative = self.base.input_gradient(torch.ones_like(value), sample)
         elif torch.is_inference_mode_enabled():

@@ -142,6 +142,14 @@ class APALU(nn.modules.lazy.LazyModuleMixin, nn.Module):
             return _NativeAPALU.apply(x, self.a, self.b, self.per_channel)
         return apalu(x, _channels.broadcast(self.a, x), _channels.broadcast(self.b, x))
 
+    def input_gradient(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``grad * f'(x)`` for the current ``a`` and ``b``, outside autograd (ANAct's statistics use it)."""
+        with torch.no_grad():
+            a, b = (_channels.broadcast(value, x).to(x.dtype) for value in (self.a, self.b))
+            positive = torch.ops.aten.silu_backward(grad, x.clamp(min=0).mul_(_K)).add_(grad).mul_(a)
+            negative = x.clamp(max=0).exp_().mul_(grad).mul_(b)
+            return torch.where(x >= 0, positive, negative)
+
     def _runs_native(self, x: torch.Tensor) -> bool:
         if torch.compiler.is_compiling() or x.dim() < 1 or x.numel() == 0 or self.has_uninitialized_params():
             return False

@@ -75,7 +75,12 @@ class PReLU(nn.modules.lazy.LazyModuleMixin, nn.Module):
                 self.weight.fill_(self.init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.prelu(x, self.weight)
+        return F.prelu(x, self.weight.to(x.dtype))  # F.prelu takes no mixed dtypes
+
+    def input_gradient(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``grad * f'(x)`` for the current slopes, outside autograd."""
+        with torch.no_grad():
+            return torch.where(x > 0, grad, grad * _channels.broadcast(self.weight, x).to(x.dtype))
 
     def extra_repr(self) -> str:
         return f"per_channel={self.per_channel}, num_channels={self.num_channels}, init={self.init}"
