@@ -12,8 +12,9 @@ behave the same. ``alpha`` is 1e-5 in the paper's CIFAR runs and 0.1 for ImageNe
 The default implementation is a custom autograd function with a hand-derived backward (exact for the
 unbiased variance). For float32 CPU inputs with statistics over trailing dimensions (the default) it runs
 fused C kernels (:mod:`actsearch.activations._native`), which keep the input for backward, and for sigmoid the
-gate, so that backward takes no exp (the input gradient is then written over the gate). Otherwise it
-is PyTorch code, which keeps two input-sized tensors for backward (the input and the gate for sigmoid, the
+gate, so that backward takes no exp (the input gradient is then written over the gate). CUDA inputs (float32,
+float16, bfloat16) with statistics over every non-batch dimension run Triton kernels
+(:mod:`actsearch.activations._native.gpu`), which keep only the input. Otherwise it is PyTorch code, which keeps two input-sized tensors for backward (the input and the gate for sigmoid, the
 input and ``n`` for hardsigmoid; only the input for float16/bfloat16, where backward recomputes the rest).
 Statistics and gate are computed in float32 for float16/bfloat16 inputs (e.g. under autocast), so nothing
 overflows; the output has the input's dtype. Set ``module.fused = False`` (or call
@@ -39,6 +40,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from actsearch.activations import _native
+from actsearch.activations._native import gpu
 from actsearch.activations._checks import check_choice, check_number
 from actsearch.activations.registry import ActivationSpecError, register_activation
 
@@ -187,6 +189,24 @@ class _NativeLayerActFunction(torch.autograd.Function):
         return grad_in, None, None, None, None
 
 
+class _GpuLayerActFunction(torch.autograd.Function):
+    """LayerAct through the Triton kernels (:mod:`actsearch.activations._native.gpu`), statistics over every
+    non-batch dimension; backward recomputes the gate from the input, the only tensor kept."""
+
+    @staticmethod
+    def forward(ctx, y, hard: bool, alpha: float):
+        out, mean, rstd = gpu.layeract_forward(y, alpha, hard)
+        ctx.hard = hard
+        ctx.save_for_backward(y, mean, rstd)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        y, mean, rstd = ctx.saved_tensors
+        return gpu.layeract_backward(y, grad_out, mean, rstd, ctx.hard), None, None
+
+
 def _group_size(y: torch.Tensor, dims: tuple[int, ...]) -> int:
     count = math.prod([y.shape[d] for d in dims])
     if count < 2:
@@ -197,6 +217,12 @@ def _group_size(y: torch.Tensor, dims: tuple[int, ...]) -> int:
 
 
 def _layer_act_fused(y: torch.Tensor, hard: bool, alpha: float, dims: tuple[int, ...]) -> torch.Tensor:
+    if len(dims) == y.dim() - 1 and y.numel() and gpu.usable(y):
+        _group_size(y, dims)
+        try:
+            return _GpuLayerActFunction.apply(y, hard, alpha)
+        except gpu.KernelUnavailable:
+            pass  # warned once; the PyTorch path from now on
     trailing = dims == tuple(range(y.dim() - len(dims), y.dim()))
     # over all non-batch dimensions, a sample is one dense block in channels-last memory too
     if trailing and y.numel() and _native.usable(y, channels_last_ok=len(dims) == y.dim() - 1):

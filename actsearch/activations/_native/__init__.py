@@ -1,4 +1,5 @@
-"""Fused CPU kernels for LayerAct, ANAct and APALU, compiled from ``kernels.c`` on first use.
+"""Fused CPU kernels for LayerAct, ANAct and APALU, compiled from ``kernels.c`` on first use (LayerAct's
+Triton kernels for CUDA are in :mod:`actsearch.activations._native.gpu`).
 
 Eager PyTorch runs these families as chains of memory-bound passes; the C kernels do each direction in one pass
 over memory (see ``kernels.c``). They cover float32 CPU tensors; everything else (GPU, float64, half
@@ -50,6 +51,8 @@ __all__ = [
     "layeract_backward",
     "layeract_forward",
     "library",
+    "same_layout",
+    "switched_on",
     "usable",
 ]
 
@@ -152,12 +155,18 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     return lib
 
 
+def switched_on() -> bool:
+    """False inside :func:`disabled` or with ``ACTSEARCH_NATIVE_KERNELS=0`` (or false, no): the custom kernels,
+    the C ones and the GPU ones (:mod:`actsearch.activations._native.gpu`), are then not used."""
+    if _disabled_depth:
+        return False
+    switch = os.environ.get("ACTSEARCH_NATIVE_KERNELS")
+    return switch is None or switch.strip().lower() not in ("0", "false", "no")
+
+
 def library() -> ctypes.CDLL | None:
     """The loaded kernels, or None when they are turned off or could not be built (warned once)."""
-    if _disabled_depth:
-        return None
-    switch = os.environ.get("ACTSEARCH_NATIVE_KERNELS")
-    if switch is not None and switch.strip().lower() in ("0", "false", "no"):
+    if not switched_on():
         return None
     if not _loaded:
         with _lock:
@@ -211,7 +220,7 @@ def _is_channels_last(x: torch.Tensor) -> bool:
     return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
 
 
-def _same_layout(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def same_layout(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``grad`` laid out in memory as ``x`` is (the kernels index both alike)."""
     if grad.stride() == x.stride():
         return grad
@@ -244,7 +253,7 @@ def layeract_forward(x: torch.Tensor, alpha: float, hard: bool, groups: int, for
 def layeract_backward(x, grad, gate, mean, rstd, hard: bool, reuse_gate: bool = False) -> torch.Tensor:
     """The input gradient of :func:`layeract_forward` for the output gradient ``grad``; with ``reuse_gate``, it
     is written over ``gate`` (which nothing else may need)."""
-    grad = _same_layout(grad, x)
+    grad = same_layout(grad, x)
     grad_in = gate if reuse_gate and gate is not None else torch.empty_like(x)
     groups = mean.numel()
     _lib().layeract_backward(
@@ -307,7 +316,7 @@ def anact_backward(kind: int, parameter: float, x, grad, coefficients, per_chann
     """``(grad * f'(x) * scale or None, the gradient of beta or None, of APALU's a or None, of its b or None)`` for
     :func:`anact_forward`, one value per channel of the layout; the last two only for the kind ``"apalu"`` with
     ``apalu_gradients``."""
-    grad = _same_layout(grad, x)
+    grad = same_layout(grad, x)
     grad_x = torch.empty_like(x) if input_gradient else None
     channels = coefficients.shape[1]
     grad_beta = coefficients.new_empty(channels) if beta_gradient else None
@@ -331,7 +340,7 @@ def apalu_forward(x, a, b, per_channel: bool) -> torch.Tensor:
 
 def apalu_backward(x, grad, a, b, per_channel: bool, input_gradient: bool, parameter_gradients: bool):
     """``(grad_x or None, grad_a or None, grad_b or None)`` for :func:`apalu_forward`."""
-    grad = _same_layout(grad, x)
+    grad = same_layout(grad, x)
     grad_x = torch.empty_like(x) if input_gradient else None
     grad_a = torch.empty_like(a) if parameter_gradients else None
     grad_b = torch.empty_like(b) if parameter_gradients else None

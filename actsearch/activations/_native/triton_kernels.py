@@ -1,0 +1,108 @@
+"""Triton kernels for LayerAct (see :mod:`actsearch.activations._native.gpu`, which launches them). Triton resolves
+the helpers a kernel calls among its module's globals, hence this module, imported only where Triton is."""
+
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def gate_of(normalized, HARD: tl.constexpr):
+    if HARD:
+        return tl.minimum(tl.maximum(normalized * (1.0 / 6.0) + 0.5, 0.0), 1.0)
+    return tl.sigmoid(normalized)
+
+
+@triton.jit
+def slope_of(normalized, HARD: tl.constexpr):
+    if HARD:
+        return tl.where((normalized > -3.0) & (normalized < 3.0), 1.0 / 6.0, 0.0)
+    g = tl.sigmoid(normalized)
+    return g * (1.0 - g)
+
+
+@triton.jit
+def layeract_forward_kernel(x_ptr, out_ptr, mean_ptr, rstd_ptr, m, alpha, HARD: tl.constexpr,
+                            BLOCK: tl.constexpr, SINGLE: tl.constexpr):
+    """One program per sample of ``m`` elements: its mean and rstd, and ``out = x * gate((x - mean) * rstd)``."""
+    sample = tl.program_id(0).to(tl.int64)
+    base = sample * m
+    offsets = tl.arange(0, BLOCK)
+    shift = tl.load(x_ptr + base).to(tl.float32)
+    if SINGLE:
+        inside = offsets < m
+        x = tl.load(x_ptr + base + offsets, mask=inside, other=0.0).to(tl.float32)
+        d = tl.where(inside, x - shift, 0.0)
+        total = tl.sum(d, axis=0)
+        squares = tl.sum(d * d, axis=0)
+    else:
+        sums = tl.zeros([BLOCK], dtype=tl.float32)
+        square_sums = tl.zeros([BLOCK], dtype=tl.float32)
+        for start in range(0, m, BLOCK):
+            inside = start + offsets < m
+            chunk = tl.load(x_ptr + base + start + offsets, mask=inside, other=0.0).to(tl.float32)
+            d = tl.where(inside, chunk - shift, 0.0)
+            sums += d
+            square_sums += d * d
+        total = tl.sum(sums, axis=0)
+        squares = tl.sum(square_sums, axis=0)
+    offset = total / m
+    mean = shift + offset
+    rstd = 1.0 / tl.sqrt((squares - total * offset) / (m - 1) + alpha)
+    tl.store(mean_ptr + sample, mean)
+    tl.store(rstd_ptr + sample, rstd)
+    if SINGLE:
+        out = x * gate_of((x - mean) * rstd, HARD)
+        tl.store(out_ptr + base + offsets, out.to(out_ptr.dtype.element_ty), mask=inside)
+    else:
+        for start in range(0, m, BLOCK):
+            inside = start + offsets < m
+            chunk = tl.load(x_ptr + base + start + offsets, mask=inside, other=0.0).to(tl.float32)
+            out = chunk * gate_of((chunk - mean) * rstd, HARD)
+            tl.store(out_ptr + base + start + offsets, out.to(out_ptr.dtype.element_ty), mask=inside)
+
+
+@triton.jit
+def layeract_backward_kernel(x_ptr, grad_ptr, mean_ptr, rstd_ptr, grad_in_ptr, m, HARD: tl.constexpr,
+                             BLOCK: tl.constexpr, SINGLE: tl.constexpr):
+    # grad_in = grad * g + r (h - mean(h)) - k (x - mu), h = grad * x * g'(n), k = r^3 sum(h (x - mu)) / (m - 1)
+    sample = tl.program_id(0).to(tl.int64)
+    base = sample * m
+    offsets = tl.arange(0, BLOCK)
+    mean = tl.load(mean_ptr + sample)
+    rstd = tl.load(rstd_ptr + sample)
+    if SINGLE:
+        inside = offsets < m
+        x = tl.load(x_ptr + base + offsets, mask=inside, other=0.0).to(tl.float32)
+        grad = tl.load(grad_ptr + base + offsets, mask=inside, other=0.0).to(tl.float32)
+        centered = x - mean
+        h = grad * x * slope_of(centered * rstd, HARD)
+        sum_h = tl.sum(h, axis=0)
+        sum_h_centered = tl.sum(h * centered, axis=0)
+    else:
+        h_sums = tl.zeros([BLOCK], dtype=tl.float32)
+        centered_sums = tl.zeros([BLOCK], dtype=tl.float32)
+        for start in range(0, m, BLOCK):
+            inside = start + offsets < m
+            chunk = tl.load(x_ptr + base + start + offsets, mask=inside, other=0.0).to(tl.float32)
+            chunk_grad = tl.load(grad_ptr + base + start + offsets, mask=inside, other=0.0).to(tl.float32)
+            chunk_centered = chunk - mean
+            chunk_h = chunk_grad * chunk * slope_of(chunk_centered * rstd, HARD)
+            h_sums += chunk_h
+            centered_sums += chunk_h * chunk_centered
+        sum_h = tl.sum(h_sums, axis=0)
+        sum_h_centered = tl.sum(centered_sums, axis=0)
+    k = rstd * rstd * rstd * sum_h_centered / (m - 1)
+    mean_h = sum_h / m
+    if SINGLE:
+        grad_in = grad * gate_of(centered * rstd, HARD) + rstd * (h - mean_h) - k * centered
+        tl.store(grad_in_ptr + base + offsets, grad_in.to(grad_in_ptr.dtype.element_ty), mask=inside)
+    else:
+        for start in range(0, m, BLOCK):
+            inside = start + offsets < m
+            chunk = tl.load(x_ptr + base + start + offsets, mask=inside, other=0.0).to(tl.float32)
+            chunk_grad = tl.load(grad_ptr + base + start + offsets, mask=inside, other=0.0).to(tl.float32)
+            chunk_centered = chunk - mean
+            normalized = chunk_centered * rstd
+            chunk_h = chunk_grad * chunk * slope_of(normalized, HARD)
+            grad_in = chunk_grad * gate_of(normalized, HARD) + rstd * (chunk_h - mean_h) - k * chunk_centered
+            tl.store(grad_in_ptr + base + start + offsets, grad_in.to(grad_in_ptr.dtype.element_ty), mask=inside)

@@ -1,0 +1,101 @@
+"""LayerAct's Triton kernels: on a GPU when there is one, else in Triton's interpreter on CPU tensors (see
+conftest.py), against the float64 formula."""
+
+import warnings
+
+import pytest
+import torch
+
+import actsearch.activations as A
+from actsearch.activations import _native
+from actsearch.activations._native import gpu
+from actsearch.activations.layeract import _GpuLayerActFunction
+
+pytestmark = pytest.mark.skipif(not gpu.triton_available(), reason="Triton is not installed")
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def official(y, gate, alpha=1e-5):
+    dims = tuple(range(1, y.dim()))
+    var, mean = torch.var_mean(y, dims, correction=1, keepdim=True)
+    n = (y - mean) / torch.sqrt(var + alpha)
+    return y * (torch.sigmoid(n) if gate == "sigmoid" else torch.clamp(n / 6 + 0.5, 0.0, 1.0))
+
+
+def _kernel_and_reference(y, gate, grad_out, alpha=1e-5):
+    leaf = y.detach().clone().requires_grad_()
+    out = _GpuLayerActFunction.apply(leaf, gate == "hardsigmoid", alpha)
+    (grad,) = torch.autograd.grad(out, leaf, grad_out)
+    y64 = y.detach().double().requires_grad_()
+    expected = official(y64, gate, alpha)
+    (expected_grad,) = torch.autograd.grad(expected, y64, grad_out.double())
+    return out, grad, expected, expected_grad
+
+
+@pytest.mark.parametrize("gate", ["sigmoid", "hardsigmoid"])
+@pytest.mark.parametrize("shape", [(3, 2), (2, 17), (2, 3, 7, 5), (3, 16, 32, 32), (2, gpu.MAX_BLOCK + 1003)])
+def test_triton_kernels_match_the_formula(gate, shape):
+    # the last shape is wider than one block: statistics and outputs go block by block
+    y = (torch.randn(shape) * 2 - 0.5).to(DEVICE)
+    grad_out = torch.randn(shape).to(DEVICE)
+    out, grad, expected, expected_grad = _kernel_and_reference(y, gate, grad_out)
+    torch.testing.assert_close(out, expected.float(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grad, expected_grad.float(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("gate", ["sigmoid", "hardsigmoid"])
+def test_triton_kernels_keep_the_layout_and_compute_half_precision_in_float32(gate):
+    y = (torch.randn(4, 6, 5, 5) * 50 + 200).to(DEVICE)  # float16 cannot hold this variance (~2500 * 150)
+    grad_out = torch.randn(4, 6, 5, 5).to(DEVICE)
+    channels_last = y.contiguous(memory_format=torch.channels_last)
+    out, grad, expected, expected_grad = _kernel_and_reference(channels_last, gate, grad_out)
+    assert out.is_contiguous(memory_format=torch.channels_last) and grad.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out, expected.float(), rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(grad, expected_grad.float(), rtol=1e-4, atol=1e-4)
+    for dtype, tolerance in ((torch.bfloat16, 2e-2), (torch.float16, 2e-3)):
+        low = y.to(dtype)
+        out, grad, expected, expected_grad = _kernel_and_reference(low, gate, grad_out.to(dtype))
+        assert out.dtype == grad.dtype == dtype and torch.isfinite(out).all() and torch.isfinite(grad).all()
+        torch.testing.assert_close(out.double(), expected, rtol=tolerance, atol=tolerance * 10)
+        torch.testing.assert_close(grad.double(), expected_grad, rtol=tolerance, atol=tolerance)
+
+
+def test_a_failing_kernel_warns_once_and_leaves_the_pytorch_path(monkeypatch):
+    def broken():
+        raise RuntimeError("no ptxas")
+
+    monkeypatch.setattr(gpu, "_failed", [])
+    monkeypatch.setattr(gpu, "_kernels", broken)
+    monkeypatch.setattr(gpu, "usable", lambda x: not gpu._failed)  # as on a GPU, for these CPU tensors
+    y = torch.randn(3, 4, 5)
+    with pytest.warns(RuntimeWarning, match=r"Triton kernels for LayerAct are unavailable.*no ptxas"):
+        out = A.LayerAct()(y)
+    torch.testing.assert_close(out, official(y, "sigmoid"), rtol=1e-5, atol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        A.LayerAct()(y)  # no second warning: the kernels are not tried again
+
+
+def test_only_cuda_tensors_the_kernels_cover_take_them():
+    assert not gpu.usable(torch.randn(2, 3))  # CPU: the C kernels' domain
+    if not torch.cuda.is_available():
+        return
+    y = torch.randn(2, 3, 4, device="cuda")
+    assert gpu.usable(y) and gpu.usable(y.half()) and not gpu.usable(y.double())
+    assert not gpu.usable(y.transpose(1, 2)) and not gpu.usable(y[:, :, ::2])
+    with _native.disabled():
+        assert not gpu.usable(y)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.parametrize("gate", ["sigmoid", "hardsigmoid"])
+def test_layeract_on_a_gpu_runs_the_kernels_and_keeps_only_the_input(gate):
+    y = torch.randn(8, 16, 8, 8, device="cuda", requires_grad=True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        out = A.LayerAct(gate=gate)(y)
+    assert out.grad_fn.name() == "_GpuLayerActFunctionBackward"
+    assert sum(t.numel() == y.numel() for t in saved) == 1
+    with _native.disabled():
+        reference = A.LayerAct(gate=gate)(y)
+    torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-5)
