@@ -1,6 +1,7 @@
 """LayerAct's Triton kernels: on a GPU when there is one, else in Triton's interpreter on CPU tensors (see
 conftest.py), against the float64 formula."""
 
+import copy
 import warnings
 
 import pytest
@@ -49,7 +50,7 @@ def test_triton_kernels_keep_the_layout_and_compute_half_precision_in_float32(ga
     grad_out = torch.randn(4, 6, 5, 5).to(DEVICE)
     channels_last = y.contiguous(memory_format=torch.channels_last)
     out, grad, expected, expected_grad = _kernel_and_reference(channels_last, gate, grad_out)
-    assert out.is_contiguous(memory_format=torch.channels_last) and grad.is_contiguous(memory_format=torch.channels_last)
+    assert all(t.is_contiguous(memory_format=torch.channels_last) for t in (out, grad))
     torch.testing.assert_close(out, expected.float(), rtol=1e-5, atol=1e-4)
     torch.testing.assert_close(grad, expected_grad.float(), rtol=1e-4, atol=1e-4)
     for dtype, tolerance in ((torch.bfloat16, 2e-2), (torch.float16, 2e-3)):
@@ -68,7 +69,7 @@ def test_a_failing_kernel_warns_once_and_leaves_the_pytorch_path(monkeypatch):
     monkeypatch.setattr(gpu, "_kernels", broken)
     monkeypatch.setattr(gpu, "usable", lambda x: not gpu._failed)  # as on a GPU, for these CPU tensors
     y = torch.randn(3, 4, 5)
-    with pytest.warns(RuntimeWarning, match=r"Triton kernels for LayerAct are unavailable.*no ptxas"):
+    with pytest.warns(RuntimeWarning, match=r"Triton kernels for LayerAct and ANAct are unavailable.*no ptxas"):
         out = A.LayerAct()(y)
     torch.testing.assert_close(out, official(y, "sigmoid"), rtol=1e-5, atol=1e-5)
     with warnings.catch_warnings():
@@ -99,3 +100,78 @@ def test_layeract_on_a_gpu_runs_the_kernels_and_keeps_only_the_input(gate):
     with _native.disabled():
         reference = A.LayerAct(gate=gate)(y)
     torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-5)
+
+
+ANACT_BASES = [("relu", {}), ("leaky_relu", {"negative_slope": 0.2}), ("silu", {}), ("hardsilu", {}), ("gelu", {}),
+               ("gelu", {"approximate": "tanh"})]
+
+
+def _trained_anact(base, base_params, per_channel, subtract_mean, channels):
+    module = A.ANAct(base=base, base_params=base_params, per_channel=per_channel, subtract_mean=subtract_mean,
+                     num_channels=channels)
+    with _native.disabled():
+        module(torch.randn(16, channels, 6, 6) * 2 + 0.3)  # running statistics away from their initial values
+    with torch.no_grad():
+        module.beta.copy_(torch.linspace(-0.5, 0.5, module.beta.numel()))
+    return module.to(DEVICE).eval()
+
+
+@pytest.mark.parametrize(("base", "base_params"), ANACT_BASES)
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("subtract_mean", [False, True])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_anact_triton_kernels_match_the_pytorch_path(base, base_params, per_channel, subtract_mean, channels_last):
+    from actsearch.activations.anact import _GpuANAct
+
+    channels = 70  # more than one block of 64 channels
+    module = _trained_anact(base, base_params, per_channel, subtract_mean, channels)
+    x = (torch.randn(3, channels, 5, 7) * 2).to(DEVICE)
+    x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+    grad_out = torch.randn(x.shape).to(DEVICE)
+    results = []
+    for use_kernels in (True, False):
+        module.zero_grad()
+        leaf = x.detach().clone().requires_grad_()
+        if use_kernels:
+            mean = module.running_mean if subtract_mean else None
+            out = _GpuANAct.apply(leaf, module.scale, mean, *module._native_base, per_channel)
+        else:
+            with _native.disabled():
+                out = module(leaf)
+        out.backward(grad_out)
+        results.append((out, leaf.grad, module.beta.grad.clone()))
+    (out, grad, beta_grad), expected = results
+    assert out.is_contiguous(memory_format=torch.channels_last) == channels_last
+    torch.testing.assert_close(out, expected[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grad, expected[1], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(beta_grad, expected[2], rtol=1e-4, atol=1e-4)
+
+
+def test_anact_triton_kernels_in_half_precision_and_without_a_beta_gradient():
+    from actsearch.activations.anact import _GpuANAct
+
+    module = _trained_anact("silu", {}, True, True, 6)
+    x = torch.randn(4, 6, 5, 5).to(DEVICE)
+    kind, parameter = module._native_base
+    with torch.no_grad():
+        scale, mean = (value[None, :, None, None] for value in (module.scale, module.running_mean))
+        reference = scale * (torch.nn.functional.silu(x) - mean)
+    for dtype in (torch.bfloat16, torch.float16):
+        leaf = x.to(dtype).requires_grad_()
+        out = _GpuANAct.apply(leaf, module.scale.detach(), module.running_mean, kind, parameter, True)
+        assert out.dtype == dtype
+        torch.testing.assert_close(out.float(), reference, rtol=2e-2, atol=2e-2)
+        (grad,) = torch.autograd.grad(out.float().sum(), leaf)  # scale needs no gradient: no sums taken
+        assert grad.dtype == dtype and torch.isfinite(grad.float()).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_anact_on_a_gpu_runs_the_kernels():
+    module = A.ANAct(base="relu", per_channel=True, num_channels=8).cuda()
+    x = torch.randn(4, 8, 5, 5, device="cuda", requires_grad=True)
+    out = module(x)
+    assert out.grad_fn.name() == "_GpuANActBackward"
+    reference = copy.deepcopy(module).eval()
+    with _native.disabled():
+        expected = reference(x)
+    torch.testing.assert_close(module.eval()(x), expected, rtol=1e-5, atol=1e-5)

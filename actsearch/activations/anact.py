@@ -18,10 +18,11 @@ any registered family works as a base (for a non-elementwise base such as layera
 the Jacobian, whose off-diagonal part is O(1/M); inference mode, which turns autograd off, then skips the
 update). With a parameter-free base that has ``input_gradient``, the rescaling is fused into the base's
 output and gradient (custom autograd function); other bases go through autograd and one extra rescaling
-pass. For float32 CPU inputs and the bases relu,
-leaky_relu, silu, hardsilu, gelu (both forms) and apalu (per layer or per channel, its ``a`` and ``b`` getting
-their gradients), C kernels (:mod:`actsearch.activations._native`) compute the statistics in one pass over the
-sample and the output and gradients in one pass each.
+pass. For float32 CPU inputs and the bases relu, leaky_relu, silu, hardsilu, gelu (both forms) and apalu (per
+layer or per channel, its ``a`` and ``b`` getting their gradients), C kernels
+(:mod:`actsearch.activations._native`) compute the statistics in one pass over the sample and the output and
+gradients in one pass each. On CUDA, the same bases but apalu run Triton kernels
+(:mod:`actsearch.activations._native.gpu`) for the output and gradients, one pass each way.
 
 Switchable open points: ``per_channel`` (statistics, mu and beta per channel, dimension 1, instead of per
 layer), ``subtract_mean``, ``learnable`` (the ``0.3 tanh(beta)`` term, beta initialised at 0) and
@@ -50,6 +51,7 @@ from torch.autograd.function import once_differentiable
 from torch.nn.parameter import is_lazy
 
 from actsearch.activations import _channels, _native
+from actsearch.activations._native import gpu
 from actsearch.activations._checks import check_bool, check_channels, check_number
 from actsearch.activations.apalu import APALU
 from actsearch.activations.classic import GELU, HardSiLU, LeakyReLU, ReLU, SiLU
@@ -164,6 +166,34 @@ class _NativeANAct(torch.autograd.Function):
         return grad_x, *parameters, None, None, None, None
 
 
+class _GpuANAct(torch.autograd.Function):
+    """``scale * (base(x) - mean)`` through the Triton kernels (:mod:`actsearch.activations._native.gpu`) for a
+    parameter-free base the kernels implement; ``scale`` and ``mean`` have one value per layer or per channel.
+    Saves ``x`` only (and the small ``scale``, ``mean``); backward gives ``scale`` its gradient from the kernel's
+    per-channel sums of ``grad * f(x)`` and ``grad``."""
+
+    @staticmethod
+    def forward(ctx, x, scale, mean, kind: int, parameter: float, per_channel: bool):
+        scale32 = scale.detach().float().contiguous()
+        shift = scale32 * mean.float() if mean is not None else torch.zeros_like(scale32)
+        ctx.kind, ctx.parameter, ctx.per_channel, ctx.scale_dtype = kind, parameter, per_channel, scale.dtype
+        ctx.save_for_backward(x, scale32, mean)
+        return gpu.anact_forward(x, kind, parameter, scale32, shift, per_channel)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        x, scale, mean = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        grad_x, sums = gpu.anact_backward(x, grad, ctx.kind, ctx.parameter, scale, ctx.per_channel, needs[0],
+                                          needs[1])
+        grad_scale = None
+        if needs[1]:
+            grad_scale = sums[0] - mean.float() * sums[1] if mean is not None else sums[0]
+            grad_scale = grad_scale.to(ctx.scale_dtype).reshape(scale.shape)
+        return grad_x, grad_scale, None, None, None, None
+
+
 def _native_base(base: nn.Module) -> tuple[int, float] | None:
     """``(kind, parameter)`` of a base the C kernels implement, else None."""
     kinds = {ReLU: "relu", LeakyReLU: "leaky_relu", SiLU: "silu", HardSiLU: "hardsilu", APALU: "apalu"}
@@ -274,6 +304,11 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
             return self._modules["base"]._runs_native(x)
         return _native.usable(x, channels_last_ok=True)
 
+    def _runs_on_gpu(self, x: torch.Tensor) -> bool:
+        if not self._fused or self._native_base is None or not gpu.usable(x):
+            return False
+        return not self.per_channel or x.shape[1] == self.running_mean.numel()  # else the PyTorch path raises
+
     def _native_forward(self, x: torch.Tensor) -> torch.Tensor:
         kind, parameter = self._native_base
         updates = self.training and (self._analytic_slope or not torch.is_inference_mode_enabled())
@@ -337,6 +372,12 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
             return self._native_forward(x)
         if self.training:
             self._update_statistics(x)
+        if self._runs_on_gpu(x):
+            mean = self.running_mean if self.subtract_mean else None
+            try:
+                return _GpuANAct.apply(x, self.scale, mean, *self._native_base, self.per_channel)
+            except gpu.KernelUnavailable:
+                pass  # warned once; the PyTorch path from now on
         if self._fused:
             scale = _channels.broadcast(self.scale, x).to(x.dtype)
             mean = _channels.broadcast(self.running_mean, x).to(x.dtype) if self.subtract_mean else None

@@ -1,4 +1,11 @@
-"""LayerAct on CUDA as Triton kernels: each direction in one kernel, one program per sample.
+"""LayerAct and ANAct on CUDA as Triton kernels (:mod:`actsearch.activations._native.triton_kernels`).
+
+ANAct (parameter-free bases relu, leaky_relu, silu, hardsilu, gelu, gelu-tanh; per layer or per channel;
+contiguous or channels-last) is one elementwise pass each way, as its base alone is; backward also sums
+``grad * f(x)`` and ``grad`` per channel, tile by tile, for the gradient of the scale (so of ``beta``), and adds
+the tiles up in a fixed order. Its running statistics come from PyTorch code on a sample of the batch.
+
+LayerAct: each direction in one kernel, one program per sample.
 
 Eager PyTorch runs LayerAct on a GPU as a chain of memory-bound passes (statistics, normalisation, sigmoid,
 product; more in backward). Here the forward reads the input once and writes the output once, as ReLU does,
@@ -33,7 +40,16 @@ import torch
 
 from actsearch.activations import _native
 
-__all__ = ["MAX_BLOCK", "KernelUnavailable", "layeract_backward", "layeract_forward", "triton_available", "usable"]
+__all__ = [
+    "MAX_BLOCK",
+    "KernelUnavailable",
+    "anact_backward",
+    "anact_forward",
+    "layeract_backward",
+    "layeract_forward",
+    "triton_available",
+    "usable",
+]
 
 MAX_BLOCK = 16384  # elements of one sample held in registers at once; larger samples are processed in blocks
 _DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -63,7 +79,20 @@ def usable(x: torch.Tensor) -> bool:
 def _kernels():
     from actsearch.activations._native import triton_kernels  # imports triton
 
-    return triton_kernels.layeract_forward_kernel, triton_kernels.layeract_backward_kernel
+    return triton_kernels
+
+
+def _launch(kernel_name: str, grid, *args, **meta) -> None:
+    """Launch a kernel; the first failure (no working Triton toolchain) is warned once and turns the kernels off."""
+    try:
+        getattr(_kernels(), kernel_name)[grid](*args, **meta)
+    except Exception as error:  # Triton's compile and launch errors have no common base class
+        if _failed:
+            raise
+        _failed.append(f"{type(error).__name__}: {error}")
+        warnings.warn(f"actsearch: the Triton kernels for LayerAct and ANAct are unavailable, so they run slower on "
+                      f"the GPU ({_failed[0][:300]})", RuntimeWarning, stacklevel=3)
+        raise KernelUnavailable(_failed[0]) from error
 
 
 def _launch_shape(m: int) -> tuple[int, bool, int]:
@@ -80,15 +109,8 @@ def layeract_forward(x: torch.Tensor, alpha: float, hard: bool):
     mean = torch.empty(samples, device=x.device, dtype=torch.float32)
     rstd = torch.empty_like(mean)
     block, single, warps = _launch_shape(m)
-    try:
-        forward_kernel = _kernels()[0]
-        forward_kernel[(samples,)](x, out, mean, rstd, m, alpha, HARD=hard, BLOCK=block, SINGLE=single,
-                                   num_warps=warps)
-    except Exception as error:  # Triton's compile and launch errors have no common base class
-        _failed.append(f"{type(error).__name__}: {error}")
-        warnings.warn(f"actsearch: the Triton kernels for LayerAct are unavailable, so it runs slower on the GPU "
-                      f"({_failed[0][:300]})", RuntimeWarning, stacklevel=2)
-        raise KernelUnavailable(_failed[0]) from error
+    _launch("layeract_forward_kernel", (samples,), x, out, mean, rstd, m, alpha, HARD=hard, BLOCK=block,
+            SINGLE=single, num_warps=warps)
     return out, mean, rstd
 
 
@@ -97,7 +119,55 @@ def layeract_backward(x: torch.Tensor, grad: torch.Tensor, mean: torch.Tensor, r
     grad = _native.same_layout(grad, x)
     grad_in = torch.empty_like(x)
     block, single, warps = _launch_shape(x[0].numel())
-    backward_kernel = _kernels()[1]
-    backward_kernel[(x.shape[0],)](x, grad, mean, rstd, grad_in, x[0].numel(), HARD=hard, BLOCK=block,
-                                   SINGLE=single, num_warps=warps)
+    _launch("layeract_backward_kernel", (x.shape[0],), x, grad, mean, rstd, grad_in, x[0].numel(), HARD=hard,
+            BLOCK=block, SINGLE=single, num_warps=warps)
     return grad_in
+
+
+def _tiling(x: torch.Tensor, per_channel: bool):
+    """``(outer, channels, inner, strides, BLOCK_C, BLOCK_I)``: ``x`` seen as (outer, channels, inner) with the
+    memory strides of those three axes. Per layer the computation is elementwise: one channel, all elements in
+    memory order (contiguous or channels-last alike)."""
+    if not per_channel:
+        outer, channels, inner, strides = 1, 1, x.numel(), (0, 0, 1)
+    else:
+        outer, channels = x.shape[0], x.shape[1]
+        inner = x[0, 0].numel()
+        if x.is_contiguous():
+            strides = (channels * inner, inner, 1)
+        else:  # channels-last 4-D
+            strides = (inner * channels, 1, channels)
+    block_c = min(64, 1 << (channels - 1).bit_length())
+    block_i = max(16, min(1 << max(inner - 1, 0).bit_length(), 4096 // block_c))
+    return outer, channels, inner, strides, block_c, block_i
+
+
+def _grid(outer: int, channels: int, inner: int, block_c: int, block_i: int):
+    return (-(-inner // block_i), outer, -(-channels // block_c))
+
+
+def anact_forward(x: torch.Tensor, kind: int, parameter: float, scale: torch.Tensor, shift: torch.Tensor,
+                  per_channel: bool) -> torch.Tensor:
+    """``f(x) * scale - shift`` with float32 ``scale`` and ``shift`` (one each, or one per channel of dimension 1)
+    for the ANAct base ``kind`` (:data:`actsearch.activations._native.ANACT_KINDS`, apalu excepted)."""
+    out = torch.empty_like(x)
+    outer, channels, inner, strides, block_c, block_i = _tiling(x, per_channel)
+    _launch("anact_forward_kernel", _grid(outer, channels, inner, block_c, block_i), x, out, scale, shift, channels,
+            inner, *strides, parameter, KIND=kind, BLOCK_C=block_c, BLOCK_I=block_i)
+    return out
+
+
+def anact_backward(x: torch.Tensor, grad: torch.Tensor, kind: int, parameter: float, scale: torch.Tensor,
+                   per_channel: bool, input_gradient: bool, sums: bool):
+    """``(grad * f'(x) * scale or None, (sum(grad * f(x)), sum(grad)) per channel or None)`` for
+    :func:`anact_forward`; the sums in float32, added up in a fixed order (deterministic)."""
+    grad = _native.same_layout(grad, x)
+    grad_x = torch.empty_like(x) if input_gradient else None
+    outer, channels, inner, strides, block_c, block_i = _tiling(x, per_channel)
+    grid = _grid(outer, channels, inner, block_c, block_i)
+    partial = torch.empty(outer, grid[0], 2, channels, device=x.device, dtype=torch.float32) if sums else None
+    # pointers a launch does not use get x, which is never written
+    _launch("anact_backward_kernel", grid, x, grad, x if grad_x is None else grad_x, scale,
+            x if partial is None else partial, channels, inner, *strides, parameter, KIND=kind,
+            INPUT_GRADIENT=input_gradient, SUMS=sums, BLOCK_C=block_c, BLOCK_I=block_i)
+    return grad_x, None if partial is None else partial.sum((0, 1))

@@ -1,4 +1,4 @@
-"""Triton kernels for LayerAct (see :mod:`actsearch.activations._native.gpu`, which launches them). Triton resolves
+"""Triton kernels for LayerAct and ANAct (see :mod:`actsearch.activations._native.gpu`, which launches them). Triton resolves
 the helpers a kernel calls among its module's globals, hence this module, imported only where Triton is."""
 
 import triton
@@ -106,3 +106,81 @@ def layeract_backward_kernel(x_ptr, grad_ptr, mean_ptr, rstd_ptr, grad_in_ptr, m
             chunk_h = chunk_grad * chunk * slope_of(normalized, HARD)
             grad_in = chunk_grad * gate_of(normalized, HARD) + rstd * (chunk_h - mean_h) - k * chunk_centered
             tl.store(grad_in_ptr + base + start + offsets, grad_in.to(grad_in_ptr.dtype.element_ty), mask=inside)
+
+
+# ------------------------------------------------------------------------------------------------ ANAct
+# Bases by kind, as ANACT_KINDS numbers them in actsearch.activations._native; p is LeakyReLU's slope.
+@triton.jit
+def base_value(x, p, KIND: tl.constexpr):
+    if KIND == 0:
+        return tl.where(x < 0.0, 0.0, x)
+    if KIND == 1:
+        return tl.where(x < 0.0, p * x, x)
+    if KIND == 2:
+        return x * tl.sigmoid(x)
+    if KIND == 3:
+        return x * tl.minimum(tl.maximum(x + 3.0, 0.0), 6.0) * (1.0 / 6.0)
+    if KIND == 4:
+        return x * (0.5 + 0.5 * tl.erf(x * 0.7071067811865476))
+    u = 0.7978845608028654 * (x + 0.044715 * x * x * x)
+    return x * tl.sigmoid(2.0 * u)  # 0.5 x (1 + tanh(u)) = x sigmoid(2u)
+
+
+@triton.jit
+def base_slope(x, p, KIND: tl.constexpr):
+    if KIND == 0:
+        return tl.where(x > 0.0, 1.0, 0.0)
+    if KIND == 1:
+        return tl.where(x > 0.0, 1.0, p)
+    if KIND == 2:
+        s = tl.sigmoid(x)
+        return s * (1.0 + x * (1.0 - s))
+    if KIND == 3:
+        return tl.where(x < -3.0, 0.0, tl.where(x <= 3.0, x * (1.0 / 3.0) + 0.5, 1.0))
+    if KIND == 4:
+        return 0.5 + 0.5 * tl.erf(x * 0.7071067811865476) + x * 0.3989422804014327 * tl.exp(-0.5 * x * x)
+    u = 0.7978845608028654 * (x + 0.044715 * x * x * x)
+    s = tl.sigmoid(2.0 * u)  # (1 + tanh(u)) / 2
+    return s + 2.0 * x * s * (1.0 - s) * 0.7978845608028654 * (1.0 + 0.134145 * x * x)
+
+
+@triton.jit
+def anact_forward_kernel(x_ptr, out_ptr, scale_ptr, shift_ptr, channels, inner, stride_outer, stride_channel,
+                         stride_inner, p, KIND: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_I: tl.constexpr):
+    """``out = f(x) * scale[c] - shift[c]`` over a tile of BLOCK_C channels x BLOCK_I inner positions of one
+    outer index; the strides place element (outer, channel, inner) in memory (contiguous or channels-last).
+    Grid: (inner tiles, outer, channel tiles)."""
+    i = tl.program_id(0) * BLOCK_I + tl.arange(0, BLOCK_I)  # the first grid dimension: the only one that may be large
+    outer = tl.program_id(1).to(tl.int64)
+    c = tl.program_id(2) * BLOCK_C + tl.arange(0, BLOCK_C)
+    inside = (c < channels)[:, None] & (i < inner)[None, :]
+    offsets = outer * stride_outer + c[:, None].to(tl.int64) * stride_channel + i[None, :].to(tl.int64) * stride_inner
+    x = tl.load(x_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
+    scale = tl.load(scale_ptr + c, mask=c < channels, other=0.0)
+    shift = tl.load(shift_ptr + c, mask=c < channels, other=0.0)
+    out = base_value(x, p, KIND) * scale[:, None] - shift[:, None]
+    tl.store(out_ptr + offsets, out.to(out_ptr.dtype.element_ty), mask=inside)
+
+
+@triton.jit
+def anact_backward_kernel(x_ptr, grad_ptr, grad_x_ptr, scale_ptr, sums_ptr, channels, inner, stride_outer,
+                          stride_channel, stride_inner, p, KIND: tl.constexpr, INPUT_GRADIENT: tl.constexpr,
+                          SUMS: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_I: tl.constexpr):
+    """``grad_x = grad * f'(x) * scale[c]`` and, with SUMS, this tile's per-channel sums of ``grad * f(x)`` and
+    ``grad`` at ``sums[outer, inner tile, 0 or 1, c]`` (added up by the caller, in a fixed order)."""
+    i = tl.program_id(0) * BLOCK_I + tl.arange(0, BLOCK_I)  # the first grid dimension: the only one that may be large
+    outer = tl.program_id(1).to(tl.int64)
+    c = tl.program_id(2) * BLOCK_C + tl.arange(0, BLOCK_C)
+    inside = (c < channels)[:, None] & (i < inner)[None, :]
+    offsets = outer * stride_outer + c[:, None].to(tl.int64) * stride_channel + i[None, :].to(tl.int64) * stride_inner
+    x = tl.load(x_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
+    grad = tl.load(grad_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
+    if INPUT_GRADIENT:
+        scale = tl.load(scale_ptr + c, mask=c < channels, other=0.0)
+        grad_x = grad * base_slope(x, p, KIND) * scale[:, None]
+        tl.store(grad_x_ptr + offsets, grad_x.to(grad_x_ptr.dtype.element_ty), mask=inside)
+    if SUMS:
+        tile = (outer * tl.num_programs(0) + tl.program_id(0)) * 2 * channels
+        weighted = tl.sum(tl.where(inside, grad * base_value(x, p, KIND), 0.0), axis=1)
+        tl.store(sums_ptr + tile + c, weighted, mask=c < channels)
+        tl.store(sums_ptr + tile + channels + c, tl.sum(grad, axis=1), mask=c < channels)
