@@ -275,10 +275,9 @@ def main(argv: list[str] | None = None) -> str:
         " statistics are taken sample by sample from the cache); the `pytorch path` rows are the same modules with "
         "the kernels turned off, chains of memory-bound eager passes. What is left above ReLU is the sigmoid "
         "(LA-SiLU pays one exp per element in forward and keeps the gate, so its backward takes none), the extra "
-        "reductions (LayerAct's statistics, "
-        "from the cache; ANAct's grad * f(x) for beta's gradient) and a fixed Python cost per call (ANAct: about "
-        "0.15 ms per forward + backward), which weighs most on the smallest shape. On a GPU, LayerAct and ANAct (but over "
-        "apalu) run the Triton kernels of `actsearch/activations/_native/triton_kernels.py` (the `pytorch path` "
+        "reductions (LayerAct's statistics, from the cache; ANAct's grad * f(x) for beta's gradient) and a fixed "
+        "Python cost per call (ANAct: about 0.15 ms per forward + backward), which weighs most on the smallest "
+        "shape. On a GPU, LayerAct, APALU and ANAct (but over apalu) run the Triton kernels of `actsearch/activations/_native/triton_kernels.py` (the `pytorch path` "
         "rows without them) and the other families PyTorch code; the `compiled` rows, with `--compile`, time "
         "`torch.compile(module)`, which is what `torch.compile(model)` gives a network.",
     ]

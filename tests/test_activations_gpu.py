@@ -166,12 +166,44 @@ def test_anact_triton_kernels_in_half_precision_and_without_a_beta_gradient():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
-def test_anact_on_a_gpu_runs_the_kernels():
-    module = A.ANAct(base="relu", per_channel=True, num_channels=8).cuda()
+def test_anact_and_apalu_on_a_gpu_run_the_kernels():
     x = torch.randn(4, 8, 5, 5, device="cuda", requires_grad=True)
+    assert A.APALU(per_channel=True, num_channels=8).cuda()(x).grad_fn.name() == "_GpuAPALUBackward"
+    module = A.ANAct(base="relu", per_channel=True, num_channels=8).cuda()
     out = module(x)
     assert out.grad_fn.name() == "_GpuANActBackward"
     reference = copy.deepcopy(module).eval()
     with _native.disabled():
         expected = reference(x)
     torch.testing.assert_close(module.eval()(x), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_apalu_triton_kernels_match_the_formula(per_channel, channels_last):
+    from actsearch.activations.apalu import _GpuAPALU
+
+    channels = 70
+    module = A.APALU(per_channel=per_channel, num_channels=channels)
+    with torch.no_grad():  # a and b away from 1, different per channel
+        module.a_raw.copy_(torch.linspace(-1.0, 1.0, module.a_raw.numel()))
+        module.b_raw.copy_(torch.linspace(0.8, -0.6, module.b_raw.numel()))
+    module = module.to(DEVICE)
+    x = (torch.randn(3, channels, 5, 7) * 2).to(DEVICE)
+    x[0, 0, 0, :3] = torch.tensor([0.0, -0.0, 1e-4])  # both sides of the kink
+    x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+    grad_out = torch.randn(x.shape).to(DEVICE)
+    results = []
+    for use_kernels in (True, False):
+        module.zero_grad()
+        leaf = x.detach().clone().requires_grad_()
+        if use_kernels:
+            out = _GpuAPALU.apply(leaf, module.a, module.b, per_channel)
+        else:
+            with _native.disabled():
+                out = module(leaf)
+        out.backward(grad_out)
+        results.append((out, leaf.grad, module.a_raw.grad.clone(), module.b_raw.grad.clone()))
+    assert results[0][0].is_contiguous(memory_format=torch.channels_last) == channels_last
+    torch.testing.assert_close(results[0][:2], results[1][:2], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(results[0][2:], results[1][2:], rtol=1e-4, atol=1e-4)

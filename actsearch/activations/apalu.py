@@ -9,7 +9,8 @@ Continuous at 0, slope ``1.5 a`` from the right and ``b`` from the left. The pap
 values nor how ``a`` and ``b`` stay positive; the reading adopted here: ``a = softplus(a_raw)`` and
 ``b = softplus(b_raw)`` with the raw parameters initialised so that a = b = 1, one pair per layer or one per
 channel (dimension 1). :func:`parameter_groups` keeps them out of weight decay. Float32 CPU inputs run the C
-kernels of :mod:`actsearch.activations._native` (one pass each way); others the PyTorch function below.
+kernels of :mod:`actsearch.activations._native` (one pass each way), CUDA inputs (float32, float16, bfloat16)
+Triton kernels (:mod:`actsearch.activations._native.gpu`); others the PyTorch function below.
 
 Example::
 
@@ -30,6 +31,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from actsearch.activations import _channels, _native
+from actsearch.activations._native import gpu
 from actsearch.activations._checks import check_bool, check_channels
 from actsearch.activations.registry import register_activation
 
@@ -102,6 +104,29 @@ class _NativeAPALU(torch.autograd.Function):
         return grad_x, grad_a, grad_b, None
 
 
+class _GpuAPALU(torch.autograd.Function):
+    """APALU through the Triton kernels (:mod:`actsearch.activations._native.gpu`), ``a`` and ``b`` of shape (1,)
+    or (C,) (per channel, dimension 1)."""
+
+    @staticmethod
+    def forward(ctx, x, a, b, per_channel: bool):
+        a32, b32 = a.detach().float().contiguous(), b.detach().float().contiguous()
+        ctx.per_channel, ctx.dtypes = per_channel, (a.dtype, b.dtype)
+        ctx.save_for_backward(x, a32, b32)
+        return gpu.apalu_forward(x, a32, b32, per_channel)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        x, a, b = ctx.saved_tensors
+        parameters = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
+        grad_x, grad_a, grad_b = gpu.apalu_backward(x, grad, a, b, ctx.per_channel, ctx.needs_input_grad[0],
+                                                    parameters)
+        if parameters:
+            grad_a, grad_b = grad_a.to(ctx.dtypes[0]), grad_b.to(ctx.dtypes[1])
+        return grad_x, grad_a, grad_b, None
+
+
 def apalu(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """The APALU formula for ``a``, ``b`` tensors broadcastable against ``x``."""
     return _APALUFunction.apply(x, a, b)
@@ -140,6 +165,11 @@ class APALU(nn.modules.lazy.LazyModuleMixin, nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._runs_native(x):
             return _NativeAPALU.apply(x, self.a, self.b, self.per_channel)
+        if self._runs_on_gpu(x):
+            try:
+                return _GpuAPALU.apply(x, self.a, self.b, self.per_channel)
+            except gpu.KernelUnavailable:
+                pass  # warned once; the PyTorch path from now on
         return apalu(x, _channels.broadcast(self.a, x), _channels.broadcast(self.b, x))
 
     def input_gradient(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -149,6 +179,11 @@ class APALU(nn.modules.lazy.LazyModuleMixin, nn.Module):
             positive = torch.ops.aten.silu_backward(grad, x.clamp(min=0).mul_(_K)).add_(grad).mul_(a)
             negative = x.clamp(max=0).exp_().mul_(grad).mul_(b)
             return torch.where(x >= 0, positive, negative)
+
+    def _runs_on_gpu(self, x: torch.Tensor) -> bool:
+        if not gpu.usable(x) or self.has_uninitialized_params():
+            return False
+        return not self.per_channel or x.shape[1] == self.a_raw.numel()  # else the PyTorch path raises
 
     def _runs_native(self, x: torch.Tensor) -> bool:
         if torch.compiler.is_compiling() or x.dim() < 1 or x.numel() == 0 or self.has_uninitialized_params():

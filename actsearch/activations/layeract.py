@@ -14,8 +14,9 @@ unbiased variance). For float32 CPU inputs with statistics over trailing dimensi
 fused C kernels (:mod:`actsearch.activations._native`), which keep the input for backward, and for sigmoid the
 gate, so that backward takes no exp (the input gradient is then written over the gate). CUDA inputs (float32,
 float16, bfloat16) with statistics over every non-batch dimension run Triton kernels
-(:mod:`actsearch.activations._native.gpu`), which keep only the input. Otherwise it is PyTorch code, which keeps two input-sized tensors for backward (the input and the gate for sigmoid, the
-input and ``n`` for hardsigmoid; only the input for float16/bfloat16, where backward recomputes the rest).
+(:mod:`actsearch.activations._native.gpu`), which keep only the input. Otherwise it is PyTorch code, which
+keeps two input-sized tensors for backward (the input and the gate for sigmoid, the input and ``n`` for
+hardsigmoid; only the input for float16/bfloat16, where backward recomputes the rest).
 Statistics and gate are computed in float32 for float16/bfloat16 inputs (e.g. under autocast), so nothing
 overflows; the output has the input's dtype. Set ``module.fused = False`` (or call
 ``layer_act(..., fused=False)``) for the plain autograd formula, e.g. when double backward is needed.

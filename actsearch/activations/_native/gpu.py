@@ -1,4 +1,7 @@
-"""LayerAct and ANAct on CUDA as Triton kernels (:mod:`actsearch.activations._native.triton_kernels`).
+"""LayerAct, ANAct and APALU on CUDA as Triton kernels (:mod:`actsearch.activations._native.triton_kernels`).
+
+APALU: one elementwise pass each way, per layer or per channel; backward sums the gradients of ``a`` and ``b``
+per channel, tile by tile, added up in a fixed order.
 
 ANAct (parameter-free bases relu, leaky_relu, silu, hardsilu, gelu, gelu-tanh; per layer or per channel;
 contiguous or channels-last) is one elementwise pass each way, as its base alone is; backward also sums
@@ -45,6 +48,8 @@ __all__ = [
     "KernelUnavailable",
     "anact_backward",
     "anact_forward",
+    "apalu_backward",
+    "apalu_forward",
     "layeract_backward",
     "layeract_forward",
     "triton_available",
@@ -171,3 +176,32 @@ def anact_backward(x: torch.Tensor, grad: torch.Tensor, kind: int, parameter: fl
             x if partial is None else partial, channels, inner, *strides, parameter, KIND=kind,
             INPUT_GRADIENT=input_gradient, SUMS=sums, BLOCK_C=block_c, BLOCK_I=block_i)
     return grad_x, None if partial is None else partial.sum((0, 1))
+
+
+def apalu_forward(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, per_channel: bool) -> torch.Tensor:
+    """APALU of ``x`` with float32 ``a``, ``b`` (one each, or one per channel of dimension 1)."""
+    out = torch.empty_like(x)
+    outer, channels, inner, strides, block_c, block_i = _tiling(x, per_channel)
+    _launch("apalu_forward_kernel", _grid(outer, channels, inner, block_c, block_i), x, out, a, b, channels, inner,
+            *strides, BLOCK_C=block_c, BLOCK_I=block_i)
+    return out
+
+
+def apalu_backward(x: torch.Tensor, grad: torch.Tensor, a: torch.Tensor, b: torch.Tensor, per_channel: bool,
+                   input_gradient: bool, parameter_gradients: bool):
+    """``(grad_x or None, grad_a or None, grad_b or None)`` for :func:`apalu_forward`; the parameter gradients in
+    float32, added up in a fixed order."""
+    grad = _native.same_layout(grad, x)
+    grad_x = torch.empty_like(x) if input_gradient else None
+    outer, channels, inner, strides, block_c, block_i = _tiling(x, per_channel)
+    grid = _grid(outer, channels, inner, block_c, block_i)
+    partial = torch.empty(outer, grid[0], 2, channels, device=x.device, dtype=torch.float32) \
+        if parameter_gradients else None
+    _launch("apalu_backward_kernel", grid, x, grad, x if grad_x is None else grad_x, a, b,
+            x if partial is None else partial, channels, inner, *strides, INPUT_GRADIENT=input_gradient,
+            SUMS=parameter_gradients, BLOCK_C=block_c, BLOCK_I=block_i)
+    if partial is None:
+        return grad_x, None, None
+    sums = partial.sum((0, 1))
+    return grad_x, sums[0], sums[1]
+

@@ -1,5 +1,6 @@
-"""Triton kernels for LayerAct and ANAct (see :mod:`actsearch.activations._native.gpu`, which launches them). Triton resolves
-the helpers a kernel calls among its module's globals, hence this module, imported only where Triton is."""
+"""Triton kernels for LayerAct, ANAct and APALU (see :mod:`actsearch.activations._native.gpu`, which launches
+them). Triton resolves the helpers a kernel calls among its module's globals, hence this module, imported only
+where Triton is."""
 
 import triton
 import triton.language as tl
@@ -184,3 +185,60 @@ def anact_backward_kernel(x_ptr, grad_ptr, grad_x_ptr, scale_ptr, sums_ptr, chan
         weighted = tl.sum(tl.where(inside, grad * base_value(x, p, KIND), 0.0), axis=1)
         tl.store(sums_ptr + tile + c, weighted, mask=c < channels)
         tl.store(sums_ptr + tile + channels + c, tl.sum(grad, axis=1), mask=c < channels)
+
+
+# ------------------------------------------------------------------------------------------------ APALU
+@triton.jit
+def apalu_parts(x):
+    """``(P, N, P', N')`` with APALU = a P + b N: P = x + x sigmoid(1.702 x) for x >= 0, N = exp(x) - 1 below."""
+    positive = x >= 0.0
+    z = tl.where(positive, x, 0.0) * 1.702
+    s = tl.sigmoid(z)
+    e = tl.exp(tl.minimum(x, 0.0))
+    part_p = tl.where(positive, x + x * s, 0.0)
+    part_n = tl.where(positive, 0.0, e - 1.0)
+    slope_p = tl.where(positive, 1.0 + s * (1.0 + z * (1.0 - s)), 0.0)
+    slope_n = tl.where(positive, 0.0, e)
+    return part_p, part_n, slope_p, slope_n
+
+
+@triton.jit
+def apalu_forward_kernel(x_ptr, out_ptr, a_ptr, b_ptr, channels, inner, stride_outer, stride_channel, stride_inner,
+                         BLOCK_C: tl.constexpr, BLOCK_I: tl.constexpr):
+    """``out = a[c] P(x) + b[c] N(x)``, tiled as anact_forward_kernel."""
+    i = tl.program_id(0) * BLOCK_I + tl.arange(0, BLOCK_I)
+    outer = tl.program_id(1).to(tl.int64)
+    c = tl.program_id(2) * BLOCK_C + tl.arange(0, BLOCK_C)
+    inside = (c < channels)[:, None] & (i < inner)[None, :]
+    offsets = outer * stride_outer + c[:, None].to(tl.int64) * stride_channel + i[None, :].to(tl.int64) * stride_inner
+    x = tl.load(x_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
+    a = tl.load(a_ptr + c, mask=c < channels, other=0.0)
+    b = tl.load(b_ptr + c, mask=c < channels, other=0.0)
+    part_p, part_n, _, _ = apalu_parts(x)
+    out = a[:, None] * part_p + b[:, None] * part_n
+    tl.store(out_ptr + offsets, out.to(out_ptr.dtype.element_ty), mask=inside)
+
+
+@triton.jit
+def apalu_backward_kernel(x_ptr, grad_ptr, grad_x_ptr, a_ptr, b_ptr, sums_ptr, channels, inner, stride_outer,
+                          stride_channel, stride_inner, INPUT_GRADIENT: tl.constexpr, SUMS: tl.constexpr,
+                          BLOCK_C: tl.constexpr, BLOCK_I: tl.constexpr):
+    """``grad_x = grad (a P' + b N')`` and, with SUMS, this tile's per-channel sums of ``grad * P`` and
+    ``grad * N`` (the gradients of a and b) at ``sums[outer, inner tile, 0 or 1, c]``."""
+    i = tl.program_id(0) * BLOCK_I + tl.arange(0, BLOCK_I)
+    outer = tl.program_id(1).to(tl.int64)
+    c = tl.program_id(2) * BLOCK_C + tl.arange(0, BLOCK_C)
+    inside = (c < channels)[:, None] & (i < inner)[None, :]
+    offsets = outer * stride_outer + c[:, None].to(tl.int64) * stride_channel + i[None, :].to(tl.int64) * stride_inner
+    x = tl.load(x_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
+    grad = tl.load(grad_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
+    part_p, part_n, slope_p, slope_n = apalu_parts(x)
+    if INPUT_GRADIENT:
+        a = tl.load(a_ptr + c, mask=c < channels, other=0.0)
+        b = tl.load(b_ptr + c, mask=c < channels, other=0.0)
+        grad_x = grad * (a[:, None] * slope_p + b[:, None] * slope_n)
+        tl.store(grad_x_ptr + offsets, grad_x.to(grad_x_ptr.dtype.element_ty), mask=inside)
+    if SUMS:
+        tile = (outer * tl.num_programs(0) + tl.program_id(0)) * 2 * channels
+        tl.store(sums_ptr + tile + c, tl.sum(grad * part_p, axis=1), mask=c < channels)
+        tl.store(sums_ptr + tile + channels + c, tl.sum(grad * part_n, axis=1), mask=c < channels)
