@@ -36,7 +36,7 @@ def _kernel_and_reference(y, gate, grad_out, alpha=1e-5):
 @pytest.mark.parametrize("gate", ["sigmoid", "hardsigmoid"])
 @pytest.mark.parametrize("shape", [(3, 2), (2, 17), (2, 3, 7, 5), (3, 16, 32, 32), (2, gpu.MAX_BLOCK + 1003)])
 def test_triton_kernels_match_the_formula(gate, shape):
-    # the last shape is wider than one block: statistics and outputs go block by block
+    # the last shape is wider than one block: it is cut into blocks (statistics added up across them)
     y = (torch.randn(shape) * 2 - 0.5).to(DEVICE)
     grad_out = torch.randn(shape).to(DEVICE)
     out, grad, expected, expected_grad = _kernel_and_reference(y, gate, grad_out)
@@ -45,9 +45,10 @@ def test_triton_kernels_match_the_formula(gate, shape):
 
 
 @pytest.mark.parametrize("gate", ["sigmoid", "hardsigmoid"])
-def test_triton_kernels_keep_the_layout_and_compute_half_precision_in_float32(gate):
-    y = (torch.randn(4, 6, 5, 5) * 50 + 200).to(DEVICE)  # float16 cannot hold this variance (~2500 * 150)
-    grad_out = torch.randn(4, 6, 5, 5).to(DEVICE)
+@pytest.mark.parametrize("shape", [(4, 6, 5, 5), (2, 32, 24, 24)])  # one block per sample; blocks across samples
+def test_triton_kernels_keep_the_layout_and_compute_half_precision_in_float32(gate, shape):
+    y = (torch.randn(shape) * 50 + 200).to(DEVICE)  # float16 cannot hold this variance (~2500 * m)
+    grad_out = torch.randn(shape).to(DEVICE)
     channels_last = y.contiguous(memory_format=torch.channels_last)
     out, grad, expected, expected_grad = _kernel_and_reference(channels_last, gate, grad_out)
     assert all(t.is_contiguous(memory_format=torch.channels_last) for t in (out, grad))

@@ -8,16 +8,17 @@ contiguous or channels-last) is one elementwise pass each way, as its base alone
 ``grad * f(x)`` and ``grad`` per channel, tile by tile, for the gradient of the scale (so of ``beta``), and adds
 the tiles up in a fixed order. Its running statistics come from PyTorch code on a sample of the batch.
 
-LayerAct: each direction in one kernel, one program per sample.
-
-Eager PyTorch runs LayerAct on a GPU as a chain of memory-bound passes (statistics, normalisation, sigmoid,
-product; more in backward). Here the forward reads the input once and writes the output once, as ReLU does,
-when a sample fits in one block of ``MAX_BLOCK`` elements (every ResNet-20/32/44 layer on CIFAR: at most
-16 x 32 x 32); larger samples are read twice, the second time mostly from the L2 cache. Backward reads the
-input and the output gradient and writes the input gradient, recomputing the gate (arithmetic is cheap on a
-GPU; memory is not), so only the input is kept for backward. Statistics are summed in float32 after a shift by
-the sample's first element (so the one-pass variance does not cancel); float16/bfloat16 inputs are computed in
-float32 and the output has the input's dtype.
+LayerAct: eager PyTorch runs it on a GPU as a chain of memory-bound passes (statistics, normalisation, sigmoid,
+product; more in backward). When a sample fits in one block of ``MAX_BLOCK`` elements (every ResNet-20/32/44
+layer on CIFAR: at most 16 x 32 x 32), each direction is one kernel, one program per sample: the forward reads
+the input once and writes the output once, as ReLU does; backward reads the input and the output gradient and
+writes the input gradient. Larger samples (an ImageNet ResNet's first stage: 64 x 56 x 56) are cut into blocks
+over a (block, sample) grid, so that a small batch still fills the GPU: a kernel takes each block's partial
+sums, PyTorch adds them up per sample in float64, and a second kernel does the elementwise part (one more
+read of the input each way). Backward recomputes the gate (arithmetic is cheap on a GPU; memory is not), so
+only the input is kept. Statistics are summed in float32 after a shift by the sample's first element (so the
+one-pass variance does not cancel); float16/bfloat16 inputs are computed in float32 and the output has the
+input's dtype.
 
 The kernels are imported on first use (Triton compiles them for the device then). If that fails (no working
 Triton toolchain), a warning says so once and LayerAct keeps its PyTorch implementation on the GPU; so it does
@@ -45,6 +46,7 @@ from actsearch.activations import _native
 
 __all__ = [
     "MAX_BLOCK",
+    "SPLIT_BLOCK",
     "KernelUnavailable",
     "anact_backward",
     "anact_forward",
@@ -100,10 +102,23 @@ def _launch(kernel_name: str, grid, *args, **meta) -> None:
         raise KernelUnavailable(_failed[0]) from error
 
 
-def _launch_shape(m: int) -> tuple[int, bool, int]:
-    """``(BLOCK, SINGLE, num_warps)`` for samples of ``m`` elements."""
-    block = min(MAX_BLOCK, max(128, 1 << (m - 1).bit_length()))
-    return block, m <= block, max(1, min(16, block // 512))
+SPLIT_BLOCK = 4096  # elements per program when samples are cut into blocks
+
+
+def _single_block(m: int) -> tuple[int, int]:
+    """``(BLOCK, num_warps)`` for a sample of ``m <= MAX_BLOCK`` elements in one program."""
+    block = max(128, 1 << (m - 1).bit_length())
+    return block, max(1, min(16, block // 512))
+
+
+def _block_sums(kernel: str, x: torch.Tensor, *args, **meta) -> torch.Tensor:
+    """A ``*_block_sums_kernel`` over the (block, sample) grid, its two partial sums added up per sample in
+    float64: shape (samples, 2)."""
+    samples, m = x.shape[0], x[0].numel()
+    blocks = -(-m // SPLIT_BLOCK)
+    partial = torch.empty(samples, blocks, 2, device=x.device, dtype=torch.float32)
+    _launch(kernel, (blocks, samples), x, *args, partial, m, BLOCK=SPLIT_BLOCK, **meta)
+    return partial.double().sum(1)
 
 
 def layeract_forward(x: torch.Tensor, alpha: float, hard: bool):
@@ -111,11 +126,20 @@ def layeract_forward(x: torch.Tensor, alpha: float, hard: bool):
     float32, one per sample."""
     samples, m = x.shape[0], x[0].numel()
     out = torch.empty_like(x)
-    mean = torch.empty(samples, device=x.device, dtype=torch.float32)
-    rstd = torch.empty_like(mean)
-    block, single, warps = _launch_shape(m)
-    _launch("layeract_forward_kernel", (samples,), x, out, mean, rstd, m, alpha, HARD=hard, BLOCK=block,
-            SINGLE=single, num_warps=warps)
+    if m <= MAX_BLOCK:
+        mean = torch.empty(samples, device=x.device, dtype=torch.float32)
+        rstd = torch.empty_like(mean)
+        block, warps = _single_block(m)
+        _launch("layeract_forward_kernel", (samples,), x, out, mean, rstd, m, alpha, HARD=hard, BLOCK=block,
+                num_warps=warps)
+        return out, mean, rstd
+    sums = _block_sums("layeract_block_sums_kernel", x)
+    first = torch.as_strided(x, (samples,), (m,)).double()  # each sample's first element in memory: the shift
+    offset = sums[:, 0] / m
+    mean = (first + offset).float()
+    rstd = ((sums[:, 1] - sums[:, 0] * offset) / (m - 1) + alpha).rsqrt().float()
+    _launch("layeract_gate_kernel", (-(-m // SPLIT_BLOCK), samples), x, out, mean, rstd, m, HARD=hard,
+            BLOCK=SPLIT_BLOCK)
     return out, mean, rstd
 
 
@@ -123,9 +147,17 @@ def layeract_backward(x: torch.Tensor, grad: torch.Tensor, mean: torch.Tensor, r
     """The input gradient of :func:`layeract_forward` for the output gradient ``grad``."""
     grad = _native.same_layout(grad, x)
     grad_in = torch.empty_like(x)
-    block, single, warps = _launch_shape(x[0].numel())
-    _launch("layeract_backward_kernel", (x.shape[0],), x, grad, mean, rstd, grad_in, x[0].numel(), HARD=hard,
-            BLOCK=block, SINGLE=single, num_warps=warps)
+    samples, m = x.shape[0], x[0].numel()
+    if m <= MAX_BLOCK:
+        block, warps = _single_block(m)
+        _launch("layeract_backward_kernel", (samples,), x, grad, mean, rstd, grad_in, m, HARD=hard, BLOCK=block,
+                num_warps=warps)
+        return grad_in
+    sums = _block_sums("layeract_backward_block_sums_kernel", x, grad, mean, rstd, HARD=hard)
+    k = (rstd.double() ** 3 * sums[:, 1] / (m - 1)).float()
+    mean_h = (sums[:, 0] / m).float()
+    _launch("layeract_backward_apply_kernel", (-(-m // SPLIT_BLOCK), samples), x, grad, mean, rstd, k, mean_h,
+            grad_in, m, HARD=hard, BLOCK=SPLIT_BLOCK)
     return grad_in
 
 

@@ -22,91 +22,111 @@ def slope_of(normalized, HARD: tl.constexpr):
 
 
 @triton.jit
-def layeract_forward_kernel(x_ptr, out_ptr, mean_ptr, rstd_ptr, m, alpha, HARD: tl.constexpr,
-                            BLOCK: tl.constexpr, SINGLE: tl.constexpr):
-    """One program per sample of ``m`` elements: its mean and rstd, and ``out = x * gate((x - mean) * rstd)``."""
+def layeract_forward_kernel(x_ptr, out_ptr, mean_ptr, rstd_ptr, m, alpha, HARD: tl.constexpr, BLOCK: tl.constexpr):
+    """One program per sample of ``m <= BLOCK`` elements, read once: its mean and rstd (statistics in float32
+    after a shift by the sample's first element), and ``out = x * gate((x - mean) * rstd)``."""
     sample = tl.program_id(0).to(tl.int64)
     base = sample * m
     offsets = tl.arange(0, BLOCK)
+    inside = offsets < m
     shift = tl.load(x_ptr + base).to(tl.float32)
-    if SINGLE:
-        inside = offsets < m
-        x = tl.load(x_ptr + base + offsets, mask=inside, other=0.0).to(tl.float32)
-        d = tl.where(inside, x - shift, 0.0)
-        total = tl.sum(d, axis=0)
-        squares = tl.sum(d * d, axis=0)
-    else:
-        sums = tl.zeros([BLOCK], dtype=tl.float32)
-        square_sums = tl.zeros([BLOCK], dtype=tl.float32)
-        for start in range(0, m, BLOCK):
-            inside = start + offsets < m
-            chunk = tl.load(x_ptr + base + start + offsets, mask=inside, other=0.0).to(tl.float32)
-            d = tl.where(inside, chunk - shift, 0.0)
-            sums += d
-            square_sums += d * d
-        total = tl.sum(sums, axis=0)
-        squares = tl.sum(square_sums, axis=0)
+    x = tl.load(x_ptr + base + offsets, mask=inside, other=0.0).to(tl.float32)
+    d = tl.where(inside, x - shift, 0.0)
+    total = tl.sum(d, axis=0)
     offset = total / m
     mean = shift + offset
-    rstd = 1.0 / tl.sqrt((squares - total * offset) / (m - 1) + alpha)
+    rstd = 1.0 / tl.sqrt((tl.sum(d * d, axis=0) - total * offset) / (m - 1) + alpha)
     tl.store(mean_ptr + sample, mean)
     tl.store(rstd_ptr + sample, rstd)
-    if SINGLE:
-        out = x * gate_of((x - mean) * rstd, HARD)
-        tl.store(out_ptr + base + offsets, out.to(out_ptr.dtype.element_ty), mask=inside)
-    else:
-        for start in range(0, m, BLOCK):
-            inside = start + offsets < m
-            chunk = tl.load(x_ptr + base + start + offsets, mask=inside, other=0.0).to(tl.float32)
-            out = chunk * gate_of((chunk - mean) * rstd, HARD)
-            tl.store(out_ptr + base + start + offsets, out.to(out_ptr.dtype.element_ty), mask=inside)
+    out = x * gate_of((x - mean) * rstd, HARD)
+    tl.store(out_ptr + base + offsets, out.to(out_ptr.dtype.element_ty), mask=inside)
 
 
 @triton.jit
 def layeract_backward_kernel(x_ptr, grad_ptr, mean_ptr, rstd_ptr, grad_in_ptr, m, HARD: tl.constexpr,
-                             BLOCK: tl.constexpr, SINGLE: tl.constexpr):
-    # grad_in = grad * g + r (h - mean(h)) - k (x - mu), h = grad * x * g'(n), k = r^3 sum(h (x - mu)) / (m - 1)
+                             BLOCK: tl.constexpr):
+    """One program per sample of ``m <= BLOCK`` elements, each input read once:
+    grad_in = grad * g + r (h - mean(h)) - k (x - mu), h = grad * x * g'(n), k = r^3 sum(h (x - mu)) / (m - 1)."""
     sample = tl.program_id(0).to(tl.int64)
     base = sample * m
     offsets = tl.arange(0, BLOCK)
+    inside = offsets < m
     mean = tl.load(mean_ptr + sample)
     rstd = tl.load(rstd_ptr + sample)
-    if SINGLE:
-        inside = offsets < m
-        x = tl.load(x_ptr + base + offsets, mask=inside, other=0.0).to(tl.float32)
-        grad = tl.load(grad_ptr + base + offsets, mask=inside, other=0.0).to(tl.float32)
-        centered = x - mean
-        h = grad * x * slope_of(centered * rstd, HARD)
-        sum_h = tl.sum(h, axis=0)
-        sum_h_centered = tl.sum(h * centered, axis=0)
-    else:
-        h_sums = tl.zeros([BLOCK], dtype=tl.float32)
-        centered_sums = tl.zeros([BLOCK], dtype=tl.float32)
-        for start in range(0, m, BLOCK):
-            inside = start + offsets < m
-            chunk = tl.load(x_ptr + base + start + offsets, mask=inside, other=0.0).to(tl.float32)
-            chunk_grad = tl.load(grad_ptr + base + start + offsets, mask=inside, other=0.0).to(tl.float32)
-            chunk_centered = chunk - mean
-            chunk_h = chunk_grad * chunk * slope_of(chunk_centered * rstd, HARD)
-            h_sums += chunk_h
-            centered_sums += chunk_h * chunk_centered
-        sum_h = tl.sum(h_sums, axis=0)
-        sum_h_centered = tl.sum(centered_sums, axis=0)
-    k = rstd * rstd * rstd * sum_h_centered / (m - 1)
-    mean_h = sum_h / m
-    if SINGLE:
-        grad_in = grad * gate_of(centered * rstd, HARD) + rstd * (h - mean_h) - k * centered
-        tl.store(grad_in_ptr + base + offsets, grad_in.to(grad_in_ptr.dtype.element_ty), mask=inside)
-    else:
-        for start in range(0, m, BLOCK):
-            inside = start + offsets < m
-            chunk = tl.load(x_ptr + base + start + offsets, mask=inside, other=0.0).to(tl.float32)
-            chunk_grad = tl.load(grad_ptr + base + start + offsets, mask=inside, other=0.0).to(tl.float32)
-            chunk_centered = chunk - mean
-            normalized = chunk_centered * rstd
-            chunk_h = chunk_grad * chunk * slope_of(normalized, HARD)
-            grad_in = chunk_grad * gate_of(normalized, HARD) + rstd * (chunk_h - mean_h) - k * chunk_centered
-            tl.store(grad_in_ptr + base + start + offsets, grad_in.to(grad_in_ptr.dtype.element_ty), mask=inside)
+    x = tl.load(x_ptr + base + offsets, mask=inside, other=0.0).to(tl.float32)
+    grad = tl.load(grad_ptr + base + offsets, mask=inside, other=0.0).to(tl.float32)
+    centered = x - mean
+    h = grad * x * slope_of(centered * rstd, HARD)
+    k = rstd * rstd * rstd * tl.sum(h * centered, axis=0) / (m - 1)
+    mean_h = tl.sum(h, axis=0) / m
+    grad_in = grad * gate_of(centered * rstd, HARD) + rstd * (h - mean_h) - k * centered
+    tl.store(grad_in_ptr + base + offsets, grad_in.to(grad_in_ptr.dtype.element_ty), mask=inside)
+
+
+# Samples larger than a block are cut into blocks over a (block, sample) grid, so that a few large samples still
+# fill the GPU: one kernel takes each block's partial sums, PyTorch adds them up per sample (in float64), and
+# a second kernel does the elementwise part.
+@triton.jit
+def layeract_block_sums_kernel(x_ptr, sums_ptr, m, BLOCK: tl.constexpr):
+    """``sums[sample, block] = (sum(x - x0), sum((x - x0)^2))``, x0 the sample's first element."""
+    block = tl.program_id(0)
+    sample = tl.program_id(1).to(tl.int64)
+    base = sample * m
+    offsets = block * BLOCK + tl.arange(0, BLOCK)
+    inside = offsets < m
+    shift = tl.load(x_ptr + base).to(tl.float32)
+    d = tl.where(inside, tl.load(x_ptr + base + offsets, mask=inside, other=0.0).to(tl.float32) - shift, 0.0)
+    slot = (sample * tl.num_programs(0) + block) * 2
+    tl.store(sums_ptr + slot, tl.sum(d, axis=0))
+    tl.store(sums_ptr + slot + 1, tl.sum(d * d, axis=0))
+
+
+@triton.jit
+def layeract_gate_kernel(x_ptr, out_ptr, mean_ptr, rstd_ptr, m, HARD: tl.constexpr, BLOCK: tl.constexpr):
+    block = tl.program_id(0)
+    sample = tl.program_id(1).to(tl.int64)
+    offsets = sample * m + block * BLOCK + tl.arange(0, BLOCK)
+    inside = block * BLOCK + tl.arange(0, BLOCK) < m
+    x = tl.load(x_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
+    out = x * gate_of((x - tl.load(mean_ptr + sample)) * tl.load(rstd_ptr + sample), HARD)
+    tl.store(out_ptr + offsets, out.to(out_ptr.dtype.element_ty), mask=inside)
+
+
+@triton.jit
+def layeract_backward_block_sums_kernel(x_ptr, grad_ptr, mean_ptr, rstd_ptr, sums_ptr, m, HARD: tl.constexpr,
+                                        BLOCK: tl.constexpr):
+    """``sums[sample, block] = (sum(h), sum(h (x - mu)))`` with h = grad * x * g'(n)."""
+    block = tl.program_id(0)
+    sample = tl.program_id(1).to(tl.int64)
+    offsets = sample * m + block * BLOCK + tl.arange(0, BLOCK)
+    inside = block * BLOCK + tl.arange(0, BLOCK) < m
+    mean = tl.load(mean_ptr + sample)
+    x = tl.load(x_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
+    grad = tl.load(grad_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
+    centered = x - mean
+    h = grad * x * slope_of(centered * tl.load(rstd_ptr + sample), HARD)
+    slot = (sample * tl.num_programs(0) + block) * 2
+    tl.store(sums_ptr + slot, tl.sum(h, axis=0))
+    tl.store(sums_ptr + slot + 1, tl.sum(h * centered, axis=0))
+
+
+@triton.jit
+def layeract_backward_apply_kernel(x_ptr, grad_ptr, mean_ptr, rstd_ptr, k_ptr, mean_h_ptr, grad_in_ptr, m,
+                                   HARD: tl.constexpr, BLOCK: tl.constexpr):
+    block = tl.program_id(0)
+    sample = tl.program_id(1).to(tl.int64)
+    offsets = sample * m + block * BLOCK + tl.arange(0, BLOCK)
+    inside = block * BLOCK + tl.arange(0, BLOCK) < m
+    mean = tl.load(mean_ptr + sample)
+    rstd = tl.load(rstd_ptr + sample)
+    x = tl.load(x_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
+    grad = tl.load(grad_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
+    centered = x - mean
+    normalized = centered * rstd
+    h = grad * x * slope_of(normalized, HARD)
+    grad_in = (grad * gate_of(normalized, HARD) + rstd * (h - tl.load(mean_h_ptr + sample))
+               - tl.load(k_ptr + sample) * centered)
+    tl.store(grad_in_ptr + offsets, grad_in.to(grad_in_ptr.dtype.element_ty), mask=inside)
 
 
 # ------------------------------------------------------------------------------------------------ ANAct
