@@ -70,7 +70,7 @@ def test_a_failing_kernel_warns_once_and_leaves_the_pytorch_path(monkeypatch):
     monkeypatch.setattr(gpu, "_kernels", broken)
     monkeypatch.setattr(gpu, "usable", lambda x: not gpu._failed)  # as on a GPU, for these CPU tensors
     y = torch.randn(3, 4, 5)
-    with pytest.warns(RuntimeWarning, match=r"Triton kernels for LayerAct and ANAct are unavailable.*no ptxas"):
+    with pytest.warns(RuntimeWarning, match=r"Triton kernels for LayerAct, ANAct and APALU are unavailable.*no ptxas"):
         out = A.LayerAct()(y)
     torch.testing.assert_close(out, official(y, "sigmoid"), rtol=1e-5, atol=1e-5)
     with warnings.catch_warnings():

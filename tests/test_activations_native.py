@@ -1,4 +1,5 @@
-"""The C kernels for LayerAct and ANAct: against the formulas and the PyTorch paths, threads, NaN, build and fallback."""
+"""The C kernels for LayerAct, ANAct and APALU: against the formulas and the PyTorch paths, threads, NaN, build
+and fallback."""
 
 import contextlib
 import copy
@@ -248,7 +249,7 @@ def test_without_a_compiler_the_pytorch_path_runs_after_one_warning(monkeypatch,
     monkeypatch.setenv("CC", "no-such-cc")
     monkeypatch.setenv("ACTSEARCH_CACHE_DIR", str(tmp_path))
     y = torch.randn(2, 3, 4)
-    with pytest.warns(RuntimeWarning, match="kernels for LayerAct and ANAct are unavailable.*no C compiler"):
+    with pytest.warns(RuntimeWarning, match="kernels for LayerAct, ANAct and APALU are unavailable.*no C compiler"):
         assert not _native.usable(y)
     assert _native.library() is None  # no second attempt, no second warning
     torch.testing.assert_close(layer_act(y), official(y, "sigmoid"), rtol=1e-5, atol=1e-5)

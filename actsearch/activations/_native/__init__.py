@@ -175,8 +175,8 @@ def library() -> ctypes.CDLL | None:
                     _loaded.append(_declare(ctypes.CDLL(str(build()))))
                 except (RuntimeError, OSError) as error:
                     warnings.warn(
-                        f"actsearch: the CPU kernels for LayerAct and ANAct are unavailable, so these run slower "
-                        f"on the CPU ({error})",
+                        f"actsearch: the CPU kernels for LayerAct, ANAct and APALU are unavailable, so these run "
+                        f"slower on the CPU ({error})",
                         RuntimeWarning,
                         stacklevel=2,
                     )

@@ -97,8 +97,8 @@ def _launch(kernel_name: str, grid, *args, **meta) -> None:
         if _failed:
             raise
         _failed.append(f"{type(error).__name__}: {error}")
-        warnings.warn(f"actsearch: the Triton kernels for LayerAct and ANAct are unavailable, so they run slower on "
-                      f"the GPU ({_failed[0][:300]})", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"actsearch: the Triton kernels for LayerAct, ANAct and APALU are unavailable, so they run "
+                      f"slower on the GPU ({_failed[0][:300]})", RuntimeWarning, stacklevel=3)
         raise KernelUnavailable(_failed[0]) from error
 
 
