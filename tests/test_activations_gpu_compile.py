@@ -1,0 +1,75 @@
+"""The Triton kernels compiled for an NVIDIA GPU (sm_90) by Triton's real compiler, on a machine without one: a
+stand-in driver names the target and each launch is replaced by ``JITFunction.warmup``, which compiles exactly
+the specialisation the launch would. The interpreter tests (test_activations_gpu.py) check the arithmetic; this
+checks that the kernels get past the compiler. Runs in a subprocess, since conftest.py makes this process
+interpret the kernels instead."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from actsearch.activations._native import gpu
+
+pytestmark = pytest.mark.skipif(not gpu.triton_available(), reason="Triton is not installed")
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import torch
+    try:
+        from triton.backends.compiler import GPUTarget
+        from triton.runtime import driver
+
+        class StandIn:  # what warmup asks of a driver, for an sm_90 card that is not there
+            def get_current_target(self): return GPUTarget("cuda", 90, 32)
+            def get_current_device(self): return 0
+            def get_current_stream(self, device=None): return 0
+            def get_active_torch_device(self): return torch.device("cpu")
+            def get_device_interface(self): return torch.cuda
+
+        driver.set_active(StandIn())
+        from actsearch.activations._native import gpu, triton_kernels
+    except Exception as error:  # this Triton's internals differ: nothing to check here
+        print(f"setup: {type(error).__name__}: {error}")
+        sys.exit(3)
+
+    compiled = []
+    def warmup(name, grid, *args, **meta):
+        getattr(triton_kernels, name).warmup(*args, grid=grid, **meta)
+        compiled.append(name)
+    gpu._launch = warmup
+
+    for dtype in (torch.float32, torch.bfloat16):
+        for hard in (False, True):
+            for shape in ((8, 16, 32, 32), (2, 64, 56, 56)):  # one block per sample; blocks across samples
+                x = torch.randn(shape, dtype=dtype)
+                out, mean, rstd = gpu.layeract_forward(x, 1e-5, hard)
+                gpu.layeract_backward(x, torch.randn(shape, dtype=dtype), mean, rstd, hard)
+    x = torch.randn(8, 16, 8, 8)
+    for kind in range(6):
+        scale = torch.rand(16)
+        gpu.anact_forward(x, kind, 0.01, scale, scale, True)
+        gpu.anact_backward(x, torch.randn_like(x), kind, 0.01, scale, True, True, True)
+    gpu.anact_backward(x, torch.randn_like(x), 0, 0.0, torch.rand(1), False, False, True)
+    a = torch.rand(16)
+    gpu.apalu_forward(x, a, a, True)
+    gpu.apalu_backward(x, torch.randn_like(x), a, a, True, True, True)
+    print("compiled", *sorted(set(compiled)))
+    """
+)
+
+
+def test_triton_kernels_compile_for_an_nvidia_gpu(tmp_path):
+    env = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
+    env["TRITON_CACHE_DIR"] = str(tmp_path / "triton")
+    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=900)
+    if result.returncode == 3:
+        pytest.skip(result.stdout.strip())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    names = {"layeract_forward_kernel", "layeract_backward_kernel", "layeract_block_sums_kernel",
+             "layeract_gate_kernel", "layeract_backward_block_sums_kernel", "layeract_backward_apply_kernel",
+             "anact_forward_kernel", "anact_backward_kernel", "apalu_forward_kernel", "apalu_backward_kernel"}
+    assert result.stdout.split() == ["compiled", *sorted(names)]
