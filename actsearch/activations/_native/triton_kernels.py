@@ -166,16 +166,25 @@ def base_slope(x, p, KIND: tl.constexpr):
 
 
 @triton.jit
-def anact_forward_kernel(x_ptr, out_ptr, scale_ptr, shift_ptr, channels, inner, stride_outer, stride_channel,
-                         stride_inner, p, KIND: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_I: tl.constexpr):
-    """``out = f(x) * scale[c] - shift[c]`` over a tile of BLOCK_C channels x BLOCK_I inner positions of one
-    outer index; the strides place element (outer, channel, inner) in memory (contiguous or channels-last).
-    Grid: (inner tiles, outer, channel tiles)."""
-    i = tl.program_id(0) * BLOCK_I + tl.arange(0, BLOCK_I)  # the first grid dimension: the only one that may be large
+def channel_tile(channels, inner, stride_outer, stride_channel, stride_inner, BLOCK_C: tl.constexpr,
+                 BLOCK_I: tl.constexpr):
+    """This program's tile of BLOCK_C channels x BLOCK_I inner positions of one outer index, over the grid
+    (inner tiles, outer, channel tiles) (the first grid dimension is the only one that may be large): its
+    channels, the mask of its elements that exist and their offsets; the strides place element (outer,
+    channel, inner) in memory (contiguous or channels-last)."""
+    i = tl.program_id(0) * BLOCK_I + tl.arange(0, BLOCK_I)
     outer = tl.program_id(1).to(tl.int64)
     c = tl.program_id(2) * BLOCK_C + tl.arange(0, BLOCK_C)
     inside = (c < channels)[:, None] & (i < inner)[None, :]
     offsets = outer * stride_outer + c[:, None].to(tl.int64) * stride_channel + i[None, :].to(tl.int64) * stride_inner
+    return c, inside, offsets
+
+
+@triton.jit
+def anact_forward_kernel(x_ptr, out_ptr, scale_ptr, shift_ptr, channels, inner, stride_outer, stride_channel,
+                         stride_inner, p, KIND: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_I: tl.constexpr):
+    """``out = f(x) * scale[c] - shift[c]`` over one channel_tile."""
+    c, inside, offsets = channel_tile(channels, inner, stride_outer, stride_channel, stride_inner, BLOCK_C, BLOCK_I)
     x = tl.load(x_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
     scale = tl.load(scale_ptr + c, mask=c < channels, other=0.0)
     shift = tl.load(shift_ptr + c, mask=c < channels, other=0.0)
@@ -189,11 +198,7 @@ def anact_backward_kernel(x_ptr, grad_ptr, grad_x_ptr, scale_ptr, sums_ptr, chan
                           SUMS: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_I: tl.constexpr):
     """``grad_x = grad * f'(x) * scale[c]`` and, with SUMS, this tile's per-channel sums of ``grad * f(x)`` and
     ``grad`` at ``sums[outer, inner tile, 0 or 1, c]`` (added up by the caller, in a fixed order)."""
-    i = tl.program_id(0) * BLOCK_I + tl.arange(0, BLOCK_I)  # the first grid dimension: the only one that may be large
-    outer = tl.program_id(1).to(tl.int64)
-    c = tl.program_id(2) * BLOCK_C + tl.arange(0, BLOCK_C)
-    inside = (c < channels)[:, None] & (i < inner)[None, :]
-    offsets = outer * stride_outer + c[:, None].to(tl.int64) * stride_channel + i[None, :].to(tl.int64) * stride_inner
+    c, inside, offsets = channel_tile(channels, inner, stride_outer, stride_channel, stride_inner, BLOCK_C, BLOCK_I)
     x = tl.load(x_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
     grad = tl.load(grad_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
     if INPUT_GRADIENT:
@@ -201,10 +206,10 @@ def anact_backward_kernel(x_ptr, grad_ptr, grad_x_ptr, scale_ptr, sums_ptr, chan
         grad_x = grad * base_slope(x, p, KIND) * scale[:, None]
         tl.store(grad_x_ptr + offsets, grad_x.to(grad_x_ptr.dtype.element_ty), mask=inside)
     if SUMS:
-        tile = (outer * tl.num_programs(0) + tl.program_id(0)) * 2 * channels
+        slot = (tl.program_id(1).to(tl.int64) * tl.num_programs(0) + tl.program_id(0)) * 2 * channels
         weighted = tl.sum(tl.where(inside, grad * base_value(x, p, KIND), 0.0), axis=1)
-        tl.store(sums_ptr + tile + c, weighted, mask=c < channels)
-        tl.store(sums_ptr + tile + channels + c, tl.sum(grad, axis=1), mask=c < channels)
+        tl.store(sums_ptr + slot + c, weighted, mask=c < channels)
+        tl.store(sums_ptr + slot + channels + c, tl.sum(grad, axis=1), mask=c < channels)
 
 
 # ------------------------------------------------------------------------------------------------ APALU
@@ -225,12 +230,8 @@ def apalu_parts(x):
 @triton.jit
 def apalu_forward_kernel(x_ptr, out_ptr, a_ptr, b_ptr, channels, inner, stride_outer, stride_channel, stride_inner,
                          BLOCK_C: tl.constexpr, BLOCK_I: tl.constexpr):
-    """``out = a[c] P(x) + b[c] N(x)``, tiled as anact_forward_kernel."""
-    i = tl.program_id(0) * BLOCK_I + tl.arange(0, BLOCK_I)
-    outer = tl.program_id(1).to(tl.int64)
-    c = tl.program_id(2) * BLOCK_C + tl.arange(0, BLOCK_C)
-    inside = (c < channels)[:, None] & (i < inner)[None, :]
-    offsets = outer * stride_outer + c[:, None].to(tl.int64) * stride_channel + i[None, :].to(tl.int64) * stride_inner
+    """``out = a[c] P(x) + b[c] N(x)`` over one channel_tile."""
+    c, inside, offsets = channel_tile(channels, inner, stride_outer, stride_channel, stride_inner, BLOCK_C, BLOCK_I)
     x = tl.load(x_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
     a = tl.load(a_ptr + c, mask=c < channels, other=0.0)
     b = tl.load(b_ptr + c, mask=c < channels, other=0.0)
@@ -245,11 +246,7 @@ def apalu_backward_kernel(x_ptr, grad_ptr, grad_x_ptr, a_ptr, b_ptr, sums_ptr, c
                           BLOCK_C: tl.constexpr, BLOCK_I: tl.constexpr):
     """``grad_x = grad (a P' + b N')`` and, with SUMS, this tile's per-channel sums of ``grad * P`` and
     ``grad * N`` (the gradients of a and b) at ``sums[outer, inner tile, 0 or 1, c]``."""
-    i = tl.program_id(0) * BLOCK_I + tl.arange(0, BLOCK_I)
-    outer = tl.program_id(1).to(tl.int64)
-    c = tl.program_id(2) * BLOCK_C + tl.arange(0, BLOCK_C)
-    inside = (c < channels)[:, None] & (i < inner)[None, :]
-    offsets = outer * stride_outer + c[:, None].to(tl.int64) * stride_channel + i[None, :].to(tl.int64) * stride_inner
+    c, inside, offsets = channel_tile(channels, inner, stride_outer, stride_channel, stride_inner, BLOCK_C, BLOCK_I)
     x = tl.load(x_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
     grad = tl.load(grad_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
     part_p, part_n, slope_p, slope_n = apalu_parts(x)
@@ -259,6 +256,6 @@ def apalu_backward_kernel(x_ptr, grad_ptr, grad_x_ptr, a_ptr, b_ptr, sums_ptr, c
         grad_x = grad * (a[:, None] * slope_p + b[:, None] * slope_n)
         tl.store(grad_x_ptr + offsets, grad_x.to(grad_x_ptr.dtype.element_ty), mask=inside)
     if SUMS:
-        tile = (outer * tl.num_programs(0) + tl.program_id(0)) * 2 * channels
-        tl.store(sums_ptr + tile + c, tl.sum(grad * part_p, axis=1), mask=c < channels)
-        tl.store(sums_ptr + tile + channels + c, tl.sum(grad * part_n, axis=1), mask=c < channels)
+        slot = (tl.program_id(1).to(tl.int64) * tl.num_programs(0) + tl.program_id(0)) * 2 * channels
+        tl.store(sums_ptr + slot + c, tl.sum(grad * part_p, axis=1), mask=c < channels)
+        tl.store(sums_ptr + slot + channels + c, tl.sum(grad * part_n, axis=1), mask=c < channels)
