@@ -73,9 +73,11 @@ def triton_available() -> bool:
 
 
 def usable(x: torch.Tensor) -> bool:
-    """True for a float32/float16/bfloat16 CUDA tensor whose samples are dense blocks (contiguous, or
+    """True for a non-empty float32/float16/bfloat16 CUDA tensor whose samples are dense blocks (contiguous, or
     channels-last 4-D) when Triton is installed, outside torch.compile tracing (which makes its own kernels)."""
-    if x.device.type != "cuda" or x.dtype not in _DTYPES or x.dim() < 2 or torch.compiler.is_compiling():
+    if x.device.type != "cuda" or x.dtype not in _DTYPES or x.dim() < 2 or x.numel() == 0:
+        return False
+    if torch.compiler.is_compiling():
         return False
     if not (x.is_contiguous() or (x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last))):
         return False
