@@ -208,3 +208,16 @@ def test_apalu_triton_kernels_match_the_formula(per_channel, channels_last):
     assert results[0][0].is_contiguous(memory_format=torch.channels_last) == channels_last
     torch.testing.assert_close(results[0][:2], results[1][:2], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(results[0][2:], results[1][2:], rtol=1e-4, atol=1e-4)
+
+
+def test_anact_triton_path_keeps_its_own_copy_of_the_running_mean():
+    # one module applied twice before backward: the second call moves the running mean the first one used
+    from actsearch.activations.anact import _GpuANAct
+
+    module = _trained_anact("relu", {}, True, True, 6)
+    x = torch.randn(4, 6, 5, 5).to(DEVICE).requires_grad_()
+    out = _GpuANAct.apply(x, module.scale, module.running_mean, *module._native_base, True)
+    with torch.no_grad():
+        module.running_mean.add_(1.0)
+    out.sum().backward()
+    assert torch.isfinite(module.beta.grad).all()

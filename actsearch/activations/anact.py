@@ -175,7 +175,8 @@ class _GpuANAct(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, scale, mean, kind: int, parameter: float, per_channel: bool):
         scale32 = scale.detach().float().contiguous()
-        shift = scale32 * mean.float() if mean is not None else torch.zeros_like(scale32)
+        mean = None if mean is None else mean.detach().float().clone()  # the buffer moves on at the next batch
+        shift = scale32 * mean if mean is not None else torch.zeros_like(scale32)
         ctx.kind, ctx.parameter, ctx.per_channel, ctx.scale_dtype = kind, parameter, per_channel, scale.dtype
         ctx.save_for_backward(x, scale32, mean)
         return gpu.anact_forward(x, kind, parameter, scale32, shift, per_channel)
@@ -189,7 +190,7 @@ class _GpuANAct(torch.autograd.Function):
                                           needs[1])
         grad_scale = None
         if needs[1]:
-            grad_scale = sums[0] - mean.float() * sums[1] if mean is not None else sums[0]
+            grad_scale = sums[0] - mean * sums[1] if mean is not None else sums[0]
             grad_scale = grad_scale.to(ctx.scale_dtype).reshape(scale.shape)
         return grad_x, grad_scale, None, None, None, None
 

@@ -172,7 +172,7 @@ def channel_tile(channels, inner, stride_outer, stride_channel, stride_inner, BL
     (inner tiles, outer, channel tiles) (the first grid dimension is the only one that may be large): its
     channels, the mask of its elements that exist and their offsets; the strides place element (outer,
     channel, inner) in memory (contiguous or channels-last)."""
-    i = tl.program_id(0) * BLOCK_I + tl.arange(0, BLOCK_I)
+    i = tl.program_id(0).to(tl.int64) * BLOCK_I + tl.arange(0, BLOCK_I)  # per layer: the whole tensor
     outer = tl.program_id(1).to(tl.int64)
     c = tl.program_id(2) * BLOCK_C + tl.arange(0, BLOCK_C)
     inside = (c < channels)[:, None] & (i < inner)[None, :]
