@@ -12,7 +12,11 @@ from actsearch.activations import _native
 from actsearch.activations._native import gpu
 from actsearch.activations.layeract import _GpuLayerActFunction
 
-pytestmark = pytest.mark.skipif(not gpu.triton_available(), reason="Triton is not installed")
+pytestmark = [
+    pytest.mark.skipif(not gpu.triton_available(), reason="Triton is not installed"),
+    # a kernel that fails falls back to PyTorch code with this warning: here it must fail the test instead
+    pytest.mark.filterwarnings("error:actsearch. the Triton kernels:RuntimeWarning"),
+]
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -34,9 +38,13 @@ def _kernel_and_reference(y, gate, grad_out, alpha=1e-5):
 
 
 @pytest.mark.parametrize("gate", ["sigmoid", "hardsigmoid"])
-@pytest.mark.parametrize("shape", [(3, 2), (2, 17), (2, 3, 7, 5), (3, 16, 32, 32), (2, gpu.MAX_BLOCK + 1003)])
+@pytest.mark.parametrize(
+    "shape", [(3, 2), (2, 17), (2, 3, 7, 5), (2, 10500), (3, 16, 32, 32), (2, gpu.MAX_BLOCK + 1003)]
+)
 def test_triton_kernels_match_the_formula(gate, shape):
-    # the last shape is wider than one block: it is cut into blocks (statistics added up across them)
+    # (2, 10500) and (3, 16, 32, 32): one program per sample, whose backward reads the sample in chunks (the
+    # last chunk of the first partly outside it); the last shape is wider than one block: it is cut into blocks
+    # (statistics added up across them)
     y = (torch.randn(shape) * 2 - 0.5).to(DEVICE)
     grad_out = torch.randn(shape).to(DEVICE)
     out, grad, expected, expected_grad = _kernel_and_reference(y, gate, grad_out)
@@ -76,6 +84,114 @@ def test_a_failing_kernel_warns_once_and_leaves_the_pytorch_path(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         A.LayerAct()(y)  # no second warning: the kernels are not tried again
+
+
+def _broken_kernels():
+    raise RuntimeError("out of resources: shared memory")
+
+
+def test_a_kernel_failing_in_backward_gives_the_pytorch_gradients(monkeypatch):
+    from actsearch.activations.anact import _GpuANAct
+    from actsearch.activations.apalu import _GpuAPALU
+
+    anact = _trained_anact("silu", {}, True, True, 6)
+    apalu = A.APALU(per_channel=True, num_channels=6).to(DEVICE)
+    with torch.no_grad():
+        apalu.a_raw.copy_(torch.linspace(-1.0, 1.0, 6))
+    x = (torch.randn(4, 6, 5, 5) * 2).to(DEVICE)
+    grad_out = torch.randn(x.shape).to(DEVICE)
+    calls = {
+        "layeract": (lambda leaf: _GpuLayerActFunction.apply(leaf, False, 1e-5), A.LayerAct(), ()),
+        "anact": (lambda leaf: _GpuANAct.apply(leaf, anact.scale, anact.running_mean, *anact._native_base, True,
+                                               anact.base), anact, (anact.beta,)),
+        "apalu": (lambda leaf: _GpuAPALU.apply(leaf, apalu.a, apalu.b, True), apalu, (apalu.a_raw, apalu.b_raw)),
+    }
+    for name, (through_kernels, module, parameters) in calls.items():
+        gradients = []
+        for kernels_fail in (True, False):
+            monkeypatch.setattr(gpu, "_failed", [])
+            leaf = x.detach().clone().requires_grad_()
+            out = through_kernels(leaf)  # the forward kernel runs
+            if kernels_fail:
+                with monkeypatch.context() as broken:
+                    broken.setattr(gpu, "_kernels", _broken_kernels)
+                    with pytest.warns(RuntimeWarning, match="out of resources"):
+                        wanted = torch.autograd.grad(out, (leaf, *parameters), grad_out)
+                    assert gpu._failed and not gpu.usable(x)  # and off from now on
+            else:
+                with _native.disabled():
+                    reference = module(leaf)
+                torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-5, msg=name)
+                wanted = torch.autograd.grad(reference, (leaf, *parameters), grad_out)
+            gradients.append(wanted)
+        torch.testing.assert_close(gradients[0], gradients[1], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_every_grid_axis_but_the_first_stays_within_cuda_limits(monkeypatch):
+    # CUDA allows 2**31 - 1 programs on a grid's first axis and 65,535 on the others: batches, and samples cut
+    # into blocks, go on the first
+    grids = []
+    monkeypatch.setattr(gpu, "_launch", lambda name, grid, *args, **meta: grids.append((name, grid)))
+    batch = 70_000
+    for shape in [(batch, 4), (batch, 3, 2, 2), (8, gpu.MAX_BLOCK + 1)]:
+        x = torch.empty(shape)
+        for per_channel in (False, True):
+            gpu.anact_forward(x, 0, 0.0, torch.ones(shape[1]), torch.zeros(shape[1]), per_channel)
+            gpu.anact_backward(x, x, 0, 0.0, torch.ones(shape[1]), per_channel, True, True)
+            gpu.apalu_forward(x, torch.ones(shape[1]), torch.ones(shape[1]), per_channel)
+            gpu.apalu_backward(x, x, torch.ones(shape[1]), torch.ones(shape[1]), per_channel, True, True)
+    for hard in (False, True):
+        x = torch.randn(batch // 10, 2, gpu.MAX_BLOCK // 2 + 1)  # more samples than 65,535 blocks of one
+        out, mean, rstd = gpu.layeract_forward(x, 1e-5, hard)
+        gpu.layeract_backward(x, x, mean, rstd, hard)
+    assert {name for name, _ in grids} >= {"anact_forward_kernel", "apalu_backward_kernel",
+                                            "layeract_block_sums_kernel", "layeract_backward_apply_kernel"}
+    assert all(1 <= size <= 65_535 for _, grid in grids for size in grid[1:]), grids
+    assert max(grid[0] for _, grid in grids) > 65_535
+
+
+@pytest.mark.parametrize("family", ["anact", "apalu"])
+def test_per_channel_kernels_on_batch_by_channel_inputs(family):
+    # (N, C): channels are the fastest axis in memory, as in channels-last
+    from actsearch.activations.anact import _GpuANAct
+    from actsearch.activations.apalu import _GpuAPALU
+
+    channels = 70
+    if family == "anact":
+        module = _trained_anact("gelu", {}, True, True, channels)
+        through_kernels = lambda leaf: _GpuANAct.apply(  # noqa: E731
+            leaf, module.scale, module.running_mean, *module._native_base, True, module.base)
+    else:
+        module = A.APALU(per_channel=True, num_channels=channels).to(DEVICE)
+        with torch.no_grad():
+            module.b_raw.copy_(torch.linspace(-1.0, 1.0, channels))
+        through_kernels = lambda leaf: _GpuAPALU.apply(leaf, module.a, module.b, True)  # noqa: E731
+    x = (torch.randn(300, channels) * 2).to(DEVICE)
+    grad_out = torch.randn(x.shape).to(DEVICE)
+    parameters = tuple(module.parameters())
+    results = []
+    for use_kernels in (True, False):
+        leaf = x.detach().clone().requires_grad_()
+        if use_kernels:
+            out = through_kernels(leaf)
+        else:
+            with _native.disabled():
+                out = module(leaf)
+        results.append((out, *torch.autograd.grad(out, (leaf, *parameters), grad_out)))
+    torch.testing.assert_close(results[0][:2], results[1][:2], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(results[0][2:], results[1][2:], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
+def test_kernels_run_on_the_device_of_their_input_whatever_the_current_device():
+    torch.cuda.set_device(0)
+    y = torch.randn(4, 8, 6, 6, device="cuda:1", requires_grad=True)
+    out = A.LayerAct()(y)
+    out.sum().backward()
+    with _native.disabled():
+        reference = A.LayerAct()(y)
+    torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-5)
+    assert out.device == y.grad.device == y.device
 
 
 def test_only_cuda_tensors_the_kernels_cover_take_them():
@@ -135,7 +251,7 @@ def test_anact_triton_kernels_match_the_pytorch_path(base, base_params, per_chan
         leaf = x.detach().clone().requires_grad_()
         if use_kernels:
             mean = module.running_mean if subtract_mean else None
-            out = _GpuANAct.apply(leaf, module.scale, mean, *module._native_base, per_channel)
+            out = _GpuANAct.apply(leaf, module.scale, mean, *module._native_base, per_channel, module.base)
         else:
             with _native.disabled():
                 out = module(leaf)
@@ -159,7 +275,7 @@ def test_anact_triton_kernels_in_half_precision_and_without_a_beta_gradient():
         reference = scale * (torch.nn.functional.silu(x) - mean)
     for dtype in (torch.bfloat16, torch.float16):
         leaf = x.to(dtype).requires_grad_()
-        out = _GpuANAct.apply(leaf, module.scale.detach(), module.running_mean, kind, parameter, True)
+        out = _GpuANAct.apply(leaf, module.scale.detach(), module.running_mean, kind, parameter, True, module.base)
         assert out.dtype == dtype
         torch.testing.assert_close(out.float(), reference, rtol=2e-2, atol=2e-2)
         (grad,) = torch.autograd.grad(out.float().sum(), leaf)  # scale needs no gradient: no sums taken
@@ -216,7 +332,7 @@ def test_anact_triton_path_keeps_its_own_copy_of_the_running_mean():
 
     module = _trained_anact("relu", {}, True, True, 6)
     x = torch.randn(4, 6, 5, 5).to(DEVICE).requires_grad_()
-    out = _GpuANAct.apply(x, module.scale, module.running_mean, *module._native_base, True)
+    out = _GpuANAct.apply(x, module.scale, module.running_mean, *module._native_base, True, module.base)
     with torch.no_grad():
         module.running_mean.add_(1.0)
     out.sum().backward()

@@ -44,7 +44,8 @@ SCRIPT = textwrap.dedent(
 
     for dtype in (torch.float32, torch.bfloat16):
         for hard in (False, True):
-            for shape in ((8, 16, 32, 32), (2, 64, 56, 56)):  # one block per sample; blocks across samples
+            # one program per sample (its backward in one pass, or in chunks); blocks across samples
+            for shape in ((8, 16, 16, 16), (8, 16, 32, 32), (2, 64, 56, 56)):
                 x = torch.randn(shape, dtype=dtype)
                 out, mean, rstd = gpu.layeract_forward(x, 1e-5, hard)
                 gpu.layeract_backward(x, torch.randn(shape, dtype=dtype), mean, rstd, hard)
@@ -54,6 +55,8 @@ SCRIPT = textwrap.dedent(
         gpu.anact_forward(x, kind, 0.01, scale, scale, True)
         gpu.anact_backward(x, torch.randn_like(x), kind, 0.01, scale, True, True, True)
     gpu.anact_backward(x, torch.randn_like(x), 0, 0.0, torch.rand(1), False, False, True)
+    rows = torch.randn(64, 16)  # (N, C) per channel: channels interleaved
+    gpu.anact_backward(rows, torch.randn_like(rows), 2, 0.0, torch.rand(16), True, True, True)
     a = torch.rand(16)
     gpu.apalu_forward(x, a, a, True)
     gpu.apalu_backward(x, torch.randn_like(x), a, a, True, True, True)

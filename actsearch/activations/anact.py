@@ -41,6 +41,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -170,14 +171,16 @@ class _GpuANAct(torch.autograd.Function):
     """``scale * (base(x) - mean)`` through the Triton kernels (:mod:`actsearch.activations._native.gpu`) for a
     parameter-free base the kernels implement; ``scale`` and ``mean`` have one value per layer or per channel.
     Saves ``x`` only (and the small ``scale``, ``mean``); backward gives ``scale`` its gradient from the kernel's
-    per-channel sums of ``grad * f(x)`` and ``grad``."""
+    per-channel sums of ``grad * f(x)`` and ``grad`` (should its kernel fail, it differentiates the PyTorch
+    formula with ``base`` instead)."""
 
     @staticmethod
-    def forward(ctx, x, scale, mean, kind: int, parameter: float, per_channel: bool):
+    def forward(ctx, x, scale, mean, kind: int, parameter: float, per_channel: bool, base: nn.Module):
         scale32 = scale.detach().float().contiguous()
         mean = None if mean is None else mean.detach().float().clone()  # the buffer moves on at the next batch
         shift = scale32 * mean if mean is not None else torch.zeros_like(scale32)
         ctx.kind, ctx.parameter, ctx.per_channel, ctx.scale_dtype = kind, parameter, per_channel, scale.dtype
+        ctx.base = base
         ctx.save_for_backward(x, scale32, mean)
         return gpu.anact_forward(x, kind, parameter, scale32, shift, per_channel)
 
@@ -186,13 +189,27 @@ class _GpuANAct(torch.autograd.Function):
     def backward(ctx, grad):
         x, scale, mean = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        grad_x, sums = gpu.anact_backward(x, grad, ctx.kind, ctx.parameter, scale, ctx.per_channel, needs[0],
-                                          needs[1])
-        grad_scale = None
-        if needs[1]:
-            grad_scale = sums[0] - mean * sums[1] if mean is not None else sums[0]
+        try:
+            grad_x, sums = gpu.anact_backward(x, grad, ctx.kind, ctx.parameter, scale, ctx.per_channel, needs[0],
+                                              needs[1])
+        except gpu.KernelUnavailable:  # warned once: differentiate the PyTorch formula
+            grad_x, grad_scale = gpu.recomputed_gradients(functools.partial(_scaled, ctx.base, mean=mean), (x, scale),
+                                                          needs[:2], grad)
+        else:
+            grad_scale = None
+            if needs[1]:
+                grad_scale = sums[0] - mean * sums[1] if mean is not None else sums[0]
+        if grad_scale is not None:
             grad_scale = grad_scale.to(ctx.scale_dtype).reshape(scale.shape)
-        return grad_x, grad_scale, None, None, None, None
+        return grad_x, grad_scale, None, None, None, None, None
+
+
+def _scaled(base: nn.Module, x: torch.Tensor, scale: torch.Tensor, mean: torch.Tensor | None) -> torch.Tensor:
+    """``scale * (base(x) - mean)`` in PyTorch, ``scale`` and ``mean`` per layer or per channel."""
+    activated = base(x)
+    if mean is not None:
+        activated = activated - _channels.broadcast(mean, x).to(activated.dtype)
+    return activated * _channels.broadcast(scale, x).to(activated.dtype)
 
 
 def _native_base(base: nn.Module) -> tuple[int, float] | None:
@@ -376,7 +393,7 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
         if self._runs_on_gpu(x):
             mean = self.running_mean if self.subtract_mean else None
             try:
-                return _GpuANAct.apply(x, self.scale, mean, *self._native_base, self.per_channel)
+                return _GpuANAct.apply(x, self.scale, mean, *self._native_base, self.per_channel, self.base)
             except gpu.KernelUnavailable:
                 pass  # warned once; the PyTorch path from now on
         if self._fused:

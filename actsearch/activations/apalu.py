@@ -106,7 +106,8 @@ class _NativeAPALU(torch.autograd.Function):
 
 class _GpuAPALU(torch.autograd.Function):
     """APALU through the Triton kernels (:mod:`actsearch.activations._native.gpu`), ``a`` and ``b`` of shape (1,)
-    or (C,) (per channel, dimension 1)."""
+    or (C,) (per channel, dimension 1); should the backward kernel fail, backward differentiates the PyTorch
+    implementation instead."""
 
     @staticmethod
     def forward(ctx, x, a, b, per_channel: bool):
@@ -119,9 +120,13 @@ class _GpuAPALU(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad):
         x, a, b = ctx.saved_tensors
-        parameters = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
-        grad_x, grad_a, grad_b = gpu.apalu_backward(x, grad, a, b, ctx.per_channel, ctx.needs_input_grad[0],
-                                                    parameters)
+        needs = ctx.needs_input_grad[:3]
+        parameters = needs[1] or needs[2]
+        try:
+            grad_x, grad_a, grad_b = gpu.apalu_backward(x, grad, a, b, ctx.per_channel, needs[0], parameters)
+        except gpu.KernelUnavailable:  # warned once: differentiate the PyTorch implementation
+            pytorch = lambda x, a, b: apalu(x, _channels.broadcast(a, x), _channels.broadcast(b, x))  # noqa: E731
+            grad_x, grad_a, grad_b = gpu.recomputed_gradients(pytorch, (x, a, b), needs, grad)
         if parameters:
             grad_a, grad_b = grad_a.to(ctx.dtypes[0]), grad_b.to(ctx.dtypes[1])
         return grad_x, grad_a, grad_b, None

@@ -173,7 +173,8 @@ class _LayerActFunction(torch.autograd.Function):
 class _NativeLayerActFunction(torch.autograd.Function):
     """LayerAct through the C kernels, for a float32 CPU input whose statistics cover ``groups`` consecutive
     blocks (the trailing dimensions). Backward gets the input and, for the sigmoid gate, the gate (so it takes
-    no exp); it writes the input gradient over the gate when the graph is freed after it."""
+    no exp); it writes the input gradient over the gate when the graph is freed after it (so a
+    ``saved_tensors_hooks`` pack hook that keeps its own reference to the saved gate sees it change then)."""
 
     @staticmethod
     def forward(ctx, y, hard: bool, alpha: float, groups: int, for_backward: bool):
@@ -192,12 +193,13 @@ class _NativeLayerActFunction(torch.autograd.Function):
 
 class _GpuLayerActFunction(torch.autograd.Function):
     """LayerAct through the Triton kernels (:mod:`actsearch.activations._native.gpu`), statistics over every
-    non-batch dimension; backward recomputes the gate from the input, the only tensor kept."""
+    non-batch dimension; backward recomputes the gate from the input, the only tensor kept (and, should its
+    kernel fail, differentiates the PyTorch implementation instead)."""
 
     @staticmethod
     def forward(ctx, y, hard: bool, alpha: float):
         out, mean, rstd = gpu.layeract_forward(y, alpha, hard)
-        ctx.hard = hard
+        ctx.hard, ctx.alpha = hard, alpha
         ctx.save_for_backward(y, mean, rstd)
         return out
 
@@ -205,7 +207,13 @@ class _GpuLayerActFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out):
         y, mean, rstd = ctx.saved_tensors
-        return gpu.layeract_backward(y, grad_out, mean, rstd, ctx.hard), None, None
+        try:
+            return gpu.layeract_backward(y, grad_out, mean, rstd, ctx.hard), None, None
+        except gpu.KernelUnavailable:
+            dims, hard, alpha = tuple(range(1, y.dim())), ctx.hard, ctx.alpha
+            pytorch = lambda leaf: _LayerActFunction.apply(leaf, hard, alpha, dims)  # noqa: E731
+            (grad_in,) = gpu.recomputed_gradients(pytorch, (y,), (True,), grad_out)
+            return grad_in, None, None
 
 
 def _group_size(y: torch.Tensor, dims: tuple[int, ...]) -> int:

@@ -44,49 +44,75 @@ def layeract_forward_kernel(x_ptr, out_ptr, mean_ptr, rstd_ptr, m, alpha, HARD: 
 
 @triton.jit
 def layeract_backward_kernel(x_ptr, grad_ptr, mean_ptr, rstd_ptr, grad_in_ptr, m, HARD: tl.constexpr,
-                             BLOCK: tl.constexpr):
-    """One program per sample of ``m <= BLOCK`` elements, each input read once:
-    grad_in = grad * g + r (h - mean(h)) - k (x - mu), h = grad * x * g'(n), k = r^3 sum(h (x - mu)) / (m - 1)."""
+                             BLOCK: tl.constexpr, CHUNKS: tl.constexpr):
+    """One program per sample of ``m <= BLOCK * CHUNKS`` elements:
+    grad_in = grad * g + r (h - mean(h)) - k (x - mu), h = grad * x * g'(n), k = r^3 sum(h (x - mu)) / (m - 1).
+    With one chunk each input is read once; a larger sample would not fit in registers (ptxas spills), so it is
+    read in CHUNKS blocks twice: once for the sums, once for the result (the second read mostly from L2)."""
     sample = tl.program_id(0).to(tl.int64)
     base = sample * m
     offsets = tl.arange(0, BLOCK)
-    inside = offsets < m
     mean = tl.load(mean_ptr + sample)
     rstd = tl.load(rstd_ptr + sample)
-    x = tl.load(x_ptr + base + offsets, mask=inside, other=0.0).to(tl.float32)
-    grad = tl.load(grad_ptr + base + offsets, mask=inside, other=0.0).to(tl.float32)
-    centered = x - mean
-    h = grad * x * slope_of(centered * rstd, HARD)
-    k = rstd * rstd * rstd * tl.sum(h * centered, axis=0) / (m - 1)
-    mean_h = tl.sum(h, axis=0) / m
-    grad_in = grad * gate_of(centered * rstd, HARD) + rstd * (h - mean_h) - k * centered
-    tl.store(grad_in_ptr + base + offsets, grad_in.to(grad_in_ptr.dtype.element_ty), mask=inside)
+    if CHUNKS == 1:
+        inside = offsets < m
+        x = tl.load(x_ptr + base + offsets, mask=inside, other=0.0).to(tl.float32)
+        grad = tl.load(grad_ptr + base + offsets, mask=inside, other=0.0).to(tl.float32)
+        centered = x - mean
+        h = grad * x * slope_of(centered * rstd, HARD)
+        k = rstd * rstd * rstd * tl.sum(h * centered, axis=0) / (m - 1)
+        mean_h = tl.sum(h, axis=0) / m
+        grad_in = grad * gate_of(centered * rstd, HARD) + rstd * (h - mean_h) - k * centered
+        tl.store(grad_in_ptr + base + offsets, grad_in.to(grad_in_ptr.dtype.element_ty), mask=inside)
+    else:
+        sum_h = tl.zeros([BLOCK], dtype=tl.float32)
+        sum_h_centered = tl.zeros([BLOCK], dtype=tl.float32)
+        for chunk in tl.static_range(CHUNKS):
+            at = chunk * BLOCK + offsets
+            x = tl.load(x_ptr + base + at, mask=at < m, other=0.0).to(tl.float32)
+            grad = tl.load(grad_ptr + base + at, mask=at < m, other=0.0).to(tl.float32)
+            h = grad * x * slope_of((x - mean) * rstd, HARD)
+            sum_h += h
+            sum_h_centered += h * (x - mean)
+        k = rstd * rstd * rstd * tl.sum(sum_h_centered, axis=0) / (m - 1)
+        mean_h = tl.sum(sum_h, axis=0) / m
+        for chunk in tl.static_range(CHUNKS):
+            at = chunk * BLOCK + offsets
+            x = tl.load(x_ptr + base + at, mask=at < m, other=0.0).to(tl.float32)
+            grad = tl.load(grad_ptr + base + at, mask=at < m, other=0.0).to(tl.float32)
+            centered = x - mean
+            normalized = centered * rstd
+            h = grad * x * slope_of(normalized, HARD)
+            grad_in = grad * gate_of(normalized, HARD) + rstd * (h - mean_h) - k * centered
+            tl.store(grad_in_ptr + base + at, grad_in.to(grad_in_ptr.dtype.element_ty), mask=at < m)
 
 
-# Samples larger than a block are cut into blocks over a (block, sample) grid, so that a few large samples still
+# Samples larger than a block are cut into blocks, one program each (program p: sample p // blocks, block
+# p % blocks, on the grid's first axis, the only one that may exceed 65,535), so that a few large samples still
 # fill the GPU: one kernel takes each block's partial sums, PyTorch adds them up per sample (in float64), and
 # a second kernel does the elementwise part.
 @triton.jit
+def sample_block(m, BLOCK: tl.constexpr):
+    """``(sample, offsets of this program's block in memory, mask of those inside the sample)``."""
+    program = tl.program_id(0).to(tl.int64)
+    blocks = tl.cdiv(m, BLOCK)
+    sample = program // blocks
+    within = (program % blocks) * BLOCK + tl.arange(0, BLOCK)
+    return sample, sample * m + within, within < m
+@triton.jit
 def layeract_block_sums_kernel(x_ptr, sums_ptr, m, BLOCK: tl.constexpr):
     """``sums[sample, block] = (sum(x - x0), sum((x - x0)^2))``, x0 the sample's first element."""
-    block = tl.program_id(0)
-    sample = tl.program_id(1).to(tl.int64)
-    base = sample * m
-    offsets = block * BLOCK + tl.arange(0, BLOCK)
-    inside = offsets < m
-    shift = tl.load(x_ptr + base).to(tl.float32)
-    d = tl.where(inside, tl.load(x_ptr + base + offsets, mask=inside, other=0.0).to(tl.float32) - shift, 0.0)
-    slot = (sample * tl.num_programs(0) + block) * 2
+    sample, offsets, inside = sample_block(m, BLOCK)
+    shift = tl.load(x_ptr + sample * m).to(tl.float32)
+    d = tl.where(inside, tl.load(x_ptr + offsets, mask=inside, other=0.0).to(tl.float32) - shift, 0.0)
+    slot = tl.program_id(0).to(tl.int64) * 2
     tl.store(sums_ptr + slot, tl.sum(d, axis=0))
     tl.store(sums_ptr + slot + 1, tl.sum(d * d, axis=0))
 
 
 @triton.jit
 def layeract_gate_kernel(x_ptr, out_ptr, mean_ptr, rstd_ptr, m, HARD: tl.constexpr, BLOCK: tl.constexpr):
-    block = tl.program_id(0)
-    sample = tl.program_id(1).to(tl.int64)
-    offsets = sample * m + block * BLOCK + tl.arange(0, BLOCK)
-    inside = block * BLOCK + tl.arange(0, BLOCK) < m
+    sample, offsets, inside = sample_block(m, BLOCK)
     x = tl.load(x_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
     out = x * gate_of((x - tl.load(mean_ptr + sample)) * tl.load(rstd_ptr + sample), HARD)
     tl.store(out_ptr + offsets, out.to(out_ptr.dtype.element_ty), mask=inside)
@@ -96,16 +122,13 @@ def layeract_gate_kernel(x_ptr, out_ptr, mean_ptr, rstd_ptr, m, HARD: tl.constex
 def layeract_backward_block_sums_kernel(x_ptr, grad_ptr, mean_ptr, rstd_ptr, sums_ptr, m, HARD: tl.constexpr,
                                         BLOCK: tl.constexpr):
     """``sums[sample, block] = (sum(h), sum(h (x - mu)))`` with h = grad * x * g'(n)."""
-    block = tl.program_id(0)
-    sample = tl.program_id(1).to(tl.int64)
-    offsets = sample * m + block * BLOCK + tl.arange(0, BLOCK)
-    inside = block * BLOCK + tl.arange(0, BLOCK) < m
+    sample, offsets, inside = sample_block(m, BLOCK)
     mean = tl.load(mean_ptr + sample)
     x = tl.load(x_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
     grad = tl.load(grad_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
     centered = x - mean
     h = grad * x * slope_of(centered * tl.load(rstd_ptr + sample), HARD)
-    slot = (sample * tl.num_programs(0) + block) * 2
+    slot = tl.program_id(0).to(tl.int64) * 2
     tl.store(sums_ptr + slot, tl.sum(h, axis=0))
     tl.store(sums_ptr + slot + 1, tl.sum(h * centered, axis=0))
 
@@ -113,10 +136,7 @@ def layeract_backward_block_sums_kernel(x_ptr, grad_ptr, mean_ptr, rstd_ptr, sum
 @triton.jit
 def layeract_backward_apply_kernel(x_ptr, grad_ptr, mean_ptr, rstd_ptr, k_ptr, mean_h_ptr, grad_in_ptr, m,
                                    HARD: tl.constexpr, BLOCK: tl.constexpr):
-    block = tl.program_id(0)
-    sample = tl.program_id(1).to(tl.int64)
-    offsets = sample * m + block * BLOCK + tl.arange(0, BLOCK)
-    inside = block * BLOCK + tl.arange(0, BLOCK) < m
+    sample, offsets, inside = sample_block(m, BLOCK)
     mean = tl.load(mean_ptr + sample)
     rstd = tl.load(rstd_ptr + sample)
     x = tl.load(x_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
@@ -169,14 +189,15 @@ def base_slope(x, p, KIND: tl.constexpr):
 def channel_tile(channels, inner, stride_outer, stride_channel, stride_inner, BLOCK_C: tl.constexpr,
                  BLOCK_I: tl.constexpr):
     """This program's tile of BLOCK_C channels x BLOCK_I inner positions of one outer index, over the grid
-    (inner tiles, outer, channel tiles) (the first grid dimension is the only one that may be large): its
-    channels, the mask of its elements that exist and their offsets; the strides place element (outer,
-    channel, inner) in memory (contiguous or channels-last)."""
-    i = tl.program_id(0).to(tl.int64) * BLOCK_I + tl.arange(0, BLOCK_I)  # per layer: the whole tensor
-    outer = tl.program_id(1).to(tl.int64)
-    c = tl.program_id(2) * BLOCK_C + tl.arange(0, BLOCK_C)
+    (outer x inner tiles, channel tiles) (program p of the first axis, the only one that may exceed 65,535: outer
+    index p // inner tiles, inner tile p % inner tiles): its channels, the mask of its elements that exist and
+    their offsets; the strides place element (outer, channel, inner) in memory."""
+    program = tl.program_id(0).to(tl.int64)
+    tiles = tl.cdiv(inner, BLOCK_I)
+    i = (program % tiles) * BLOCK_I + tl.arange(0, BLOCK_I)  # per layer: the whole tensor
+    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     inside = (c < channels)[:, None] & (i < inner)[None, :]
-    offsets = outer * stride_outer + c[:, None].to(tl.int64) * stride_channel + i[None, :].to(tl.int64) * stride_inner
+    offsets = (program // tiles) * stride_outer + c[:, None].to(tl.int64) * stride_channel + i[None, :] * stride_inner
     return c, inside, offsets
 
 
@@ -206,7 +227,7 @@ def anact_backward_kernel(x_ptr, grad_ptr, grad_x_ptr, scale_ptr, sums_ptr, chan
         grad_x = grad * base_slope(x, p, KIND) * scale[:, None]
         tl.store(grad_x_ptr + offsets, grad_x.to(grad_x_ptr.dtype.element_ty), mask=inside)
     if SUMS:
-        slot = (tl.program_id(1).to(tl.int64) * tl.num_programs(0) + tl.program_id(0)) * 2 * channels
+        slot = tl.program_id(0).to(tl.int64) * 2 * channels  # (outer, inner tile) in row-major order
         weighted = tl.sum(tl.where(inside, grad * base_value(x, p, KIND), 0.0), axis=1)
         tl.store(sums_ptr + slot + c, weighted, mask=c < channels)
         tl.store(sums_ptr + slot + channels + c, tl.sum(grad, axis=1), mask=c < channels)
@@ -256,6 +277,6 @@ def apalu_backward_kernel(x_ptr, grad_ptr, grad_x_ptr, a_ptr, b_ptr, sums_ptr, c
         grad_x = grad * (a[:, None] * slope_p + b[:, None] * slope_n)
         tl.store(grad_x_ptr + offsets, grad_x.to(grad_x_ptr.dtype.element_ty), mask=inside)
     if SUMS:
-        slot = (tl.program_id(1).to(tl.int64) * tl.num_programs(0) + tl.program_id(0)) * 2 * channels
+        slot = tl.program_id(0).to(tl.int64) * 2 * channels  # (outer, inner tile) in row-major order
         tl.store(sums_ptr + slot + c, tl.sum(grad * part_p, axis=1), mask=c < channels)
         tl.store(sums_ptr + slot + channels + c, tl.sum(grad * part_n, axis=1), mask=c < channels)
