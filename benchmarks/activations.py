@@ -14,7 +14,10 @@ synchronisation, in float32 and bfloat16. Memory: on the CPU the bytes of the te
 backward (``saved_tensors_hooks``, distinct storages); on a GPU the peak of ``max_memory_allocated``
 during forward + backward above what was allocated before; both in units of the input's size.
 ``naive layeract`` is the plain autograd formula written below, the baseline the fused LayerAct must
-beat by 2x.
+beat by 2x. Page faults: the median number of minor page faults per forward + backward on the CPU, per shape:
+memory that glibc returned to the system (heap trimming) and that an input-sized allocation touches again;
+their cost is part of the time, and they come and go with the allocation pattern, which is most of the
+variation between runs.
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None
 
 import torch
 from torch import nn
@@ -109,19 +117,27 @@ def _step(module: nn.Module, x: torch.Tensor, grad: torch.Tensor) -> None:
         parameter.grad = None
 
 
-def _time(module, x, grad, iterations: int, device: torch.device) -> float:
-    """Seconds per forward + backward: thread CPU time on the CPU, synchronised wall time on a GPU."""
+def _minor_faults() -> int:
+    """Minor page faults of the calling thread so far (0 where the platform cannot tell)."""
+    if resource is None or not hasattr(resource, "RUSAGE_THREAD"):  # Linux only
+        return 0
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+
+
+def _time(module, x, grad, iterations: int, device: torch.device) -> tuple[float, float]:
+    """``(seconds, minor page faults)`` per forward + backward: thread CPU time on the CPU, synchronised wall time on
+    a GPU (no faults counted there)."""
     if device.type == "cuda":
         torch.cuda.synchronize()
         start = time.perf_counter()
         for _ in range(iterations):
             _step(module, x, grad)
         torch.cuda.synchronize()
-        return (time.perf_counter() - start) / iterations
-    start = time.thread_time()
+        return (time.perf_counter() - start) / iterations, 0.0
+    faults, start = _minor_faults(), time.thread_time()
     for _ in range(iterations):
         _step(module, x, grad)
-    return (time.thread_time() - start) / iterations
+    return (time.thread_time() - start) / iterations, (_minor_faults() - faults) / iterations
 
 
 def _memory(module, x, grad, device: torch.device) -> float:
@@ -158,7 +174,7 @@ def _families(compiled: bool) -> dict:
 
 def measure(device: torch.device, dtype: torch.dtype, rounds: int, iterations: int, compiled: bool = False,
             seed: int = 0):
-    """{shape: {family: (median seconds, memory)}}."""
+    """{shape: {family: (median seconds, memory, median minor page faults)}}."""
     rng = random.Random(seed)
     results = {}
     for shape in SHAPES:
@@ -171,12 +187,17 @@ def measure(device: torch.device, dtype: torch.dtype, rounds: int, iterations: i
             _step(module, x, grad)  # warm-up; ANAct's first batch sets its statistics
             memory[name] = _memory(module, x, grad, device)
         times = {name: [] for name in modules}
+        faults = {name: [] for name in modules}
         for _ in range(rounds):
             order = list(modules)
             rng.shuffle(order)
             for name in order:
-                times[name].append(_time(modules[name], x, grad, iterations, device))
-        results[shape] = {name: (statistics.median(times[name]), memory[name]) for name in modules}
+                seconds, faulted = _time(modules[name], x, grad, iterations, device)
+                times[name].append(seconds)
+                faults[name].append(faulted)
+        results[shape] = {
+            name: (statistics.median(times[name]), memory[name], statistics.median(faults[name])) for name in modules
+        }
     return results
 
 
@@ -187,15 +208,16 @@ def _shape_label(shape) -> str:
 def _table(results) -> list[str]:
     shapes = list(results)
     header = "| family | " + " | ".join(f"{_shape_label(s)}: x ReLU (ms)" for s in shapes)
-    header += " | memory for backward (x input) |"
-    lines = [header, "|---" * (len(shapes) + 2) + "|"]
+    header += " | memory for backward (x input) | page faults per pass |"
+    lines = [header, "|---" * (len(shapes) + 3) + "|"]
     for name in results[shapes[0]]:
         cells = []
         for shape in shapes:
             seconds = results[shape][name][0]
             cells.append(f"{seconds / results[shape]['relu'][0]:.2f} ({seconds * 1e3:.2f})")
         memories = sorted({round(results[s][name][1], 2) for s in shapes})
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {' / '.join(f'{m:g}' for m in memories)} |")
+        faults = " / ".join(f"{results[s][name][2]:.0f}" for s in shapes)
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {' / '.join(f'{m:g}' for m in memories)} | {faults} |")
     return lines
 
 
