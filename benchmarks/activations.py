@@ -299,8 +299,8 @@ def main(argv: list[str] | None = None) -> str:
         "(LA-SiLU pays one exp per element in forward and keeps the gate, so its backward takes none), the extra "
         "reductions (LayerAct's statistics, from the cache; ANAct's grad * f(x) for beta's gradient) and a fixed "
         "Python cost per call (ANAct: about 0.15 ms per forward + backward), which weighs most on the smallest "
-        "shape. On a GPU, LayerAct, APALU and ANAct (but over apalu) run the Triton kernels of `actsearch/activations/_native/triton_kernels.py` (the `pytorch path` "
-        "rows without them) and the other families PyTorch code; the `compiled` rows, with `--compile`, time "
+        "shape. On a GPU, LayerAct, APALU and ANAct (but over apalu) run the Triton kernels of "
+        "`actsearch/activations/_native/triton_kernels.py` (the `pytorch path` rows without them) and the other families PyTorch code; the `compiled` rows, with `--compile`, time "
         "`torch.compile(module)`, which is what `torch.compile(model)` gives a network.",
     ]
     text = "\n".join(sections) + "\n"

@@ -125,8 +125,7 @@ class _GpuAPALU(torch.autograd.Function):
         try:
             grad_x, grad_a, grad_b = gpu.apalu_backward(x, grad, a, b, ctx.per_channel, needs[0], parameters)
         except gpu.KernelUnavailable:  # warned once: differentiate the PyTorch implementation
-            pytorch = lambda x, a, b: apalu(x, _channels.broadcast(a, x), _channels.broadcast(b, x))  # noqa: E731
-            grad_x, grad_a, grad_b = gpu.recomputed_gradients(pytorch, (x, a, b), needs, grad)
+            grad_x, grad_a, grad_b = gpu.recomputed_gradients(_apalu_per_layer_or_channel, (x, a, b), needs, grad)
         if parameters:
             grad_a, grad_b = grad_a.to(ctx.dtypes[0]), grad_b.to(ctx.dtypes[1])
         return grad_x, grad_a, grad_b, None
@@ -135,6 +134,11 @@ class _GpuAPALU(torch.autograd.Function):
 def apalu(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """The APALU formula for ``a``, ``b`` tensors broadcastable against ``x``."""
     return _APALUFunction.apply(x, a, b)
+
+
+def _apalu_per_layer_or_channel(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """:func:`apalu` with ``a``, ``b`` of shape (1,) or (C,) (per channel, dimension 1)."""
+    return apalu(x, _channels.broadcast(a, x), _channels.broadcast(b, x))
 
 
 @register_activation("apalu")
@@ -175,7 +179,7 @@ class APALU(nn.modules.lazy.LazyModuleMixin, nn.Module):
                 return _GpuAPALU.apply(x, self.a, self.b, self.per_channel)
             except gpu.KernelUnavailable:
                 pass  # warned once; the PyTorch path from now on
-        return apalu(x, _channels.broadcast(self.a, x), _channels.broadcast(self.b, x))
+        return _apalu_per_layer_or_channel(x, self.a, self.b)
 
     def input_gradient(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``grad * f'(x)`` for the current ``a`` and ``b``, outside autograd (ANAct's statistics use it)."""

@@ -211,7 +211,10 @@ class _GpuLayerActFunction(torch.autograd.Function):
             return gpu.layeract_backward(y, grad_out, mean, rstd, ctx.hard), None, None
         except gpu.KernelUnavailable:
             dims, hard, alpha = tuple(range(1, y.dim())), ctx.hard, ctx.alpha
-            pytorch = lambda leaf: _LayerActFunction.apply(leaf, hard, alpha, dims)  # noqa: E731
+
+            def pytorch(leaf):
+                return _LayerActFunction.apply(leaf, hard, alpha, dims)
+
             (grad_in,) = gpu.recomputed_gradients(pytorch, (y,), (True,), grad_out)
             return grad_in, None, None
 

@@ -99,6 +99,8 @@ def sample_block(m, BLOCK: tl.constexpr):
     sample = program // blocks
     within = (program % blocks) * BLOCK + tl.arange(0, BLOCK)
     return sample, sample * m + within, within < m
+
+
 @triton.jit
 def layeract_block_sums_kernel(x_ptr, sums_ptr, m, BLOCK: tl.constexpr):
     """``sums[sample, block] = (sum(x - x0), sum((x - x0)^2))``, x0 the sample's first element."""
