@@ -205,11 +205,11 @@ class _GpuANAct(torch.autograd.Function):
 
 
 def _scaled(base: nn.Module, x: torch.Tensor, scale: torch.Tensor, mean: torch.Tensor | None) -> torch.Tensor:
-    """``scale * (base(x) - mean)`` in PyTorch, ``scale`` and ``mean`` per layer or per channel."""
+    """``scale * (base(x) - mean)`` in PyTorch (base through autograd), ``scale`` and ``mean`` per layer or per
+    channel."""
     activated = base(x)
-    if mean is not None:
-        activated = activated - _channels.broadcast(mean, x).to(activated.dtype)
-    return activated * _channels.broadcast(scale, x).to(activated.dtype)
+    mean = None if mean is None else _channels.broadcast(mean, x).to(activated.dtype)
+    return _ScaleShift.apply(activated, _channels.broadcast(scale, x).to(activated.dtype), mean)
 
 
 def _native_base(base: nn.Module) -> tuple[int, float] | None:
@@ -400,10 +400,7 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
             scale = _channels.broadcast(self.scale, x).to(x.dtype)
             mean = _channels.broadcast(self.running_mean, x).to(x.dtype) if self.subtract_mean else None
             return _FusedANAct.apply(x, scale, mean, self.base)
-        activated = self.base(x)
-        scale = _channels.broadcast(self.scale, x).to(activated.dtype)
-        mean = _channels.broadcast(self.running_mean, x).to(activated.dtype) if self.subtract_mean else None
-        return _ScaleShift.apply(activated, scale, mean)
+        return _scaled(self.base, x, self.scale, self.running_mean if self.subtract_mean else None)
 
     def extra_repr(self) -> str:
         return (
