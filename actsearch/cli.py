@@ -17,8 +17,8 @@ import json
 import logging
 import sys
 
-from actsearch import __version__
 from actsearch.errors import ActsearchError, ConfigError
+from actsearch.version import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load_study(args: argparse.Namespace):
-    from actsearch.search.studyfile import load_study_file
+    from actsearch.study import load_study_file
 
     return load_study_file(args.study)
 
@@ -227,14 +227,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from actsearch.search import study_status
+    from actsearch.report import study_status
 
     print(study_status(_load_study(args), runs_dir=args.runs_dir))
     return EXIT_OK
 
 
 def _export(args: argparse.Namespace) -> int:
-    from actsearch.search import export_best
+    from actsearch.study import export_best
 
     path = export_best(_load_study(args), args.output, pick=args.pick, runs_dir=args.runs_dir)
     print(f"wrote {path}")
@@ -242,14 +242,14 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _parse_assignments(assignments: list[str]) -> dict:
-    import yaml
+    from actsearch.yamlio import parse_value
 
     values = {}
     for assignment in assignments:
         key, separator, value = assignment.partition("=")
         if not separator or not key:
             raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. --set lr=0.05")
-        values[key.strip()] = yaml.safe_load(value)
+        values[key.strip()] = parse_value(value)
     return values
 
 
@@ -259,7 +259,7 @@ def _subset(value: float | None) -> int | float | None:
 
 def _train(args: argparse.Namespace) -> int:
     from actsearch.activations import ActivationSpec, PlacementPlan
-    from actsearch.search import load_config
+    from actsearch.study import load_config
     from actsearch.trainers import Task, paper_setup, train_command
 
     task_fields: dict = {}
@@ -280,7 +280,7 @@ def _train(args: argparse.Namespace) -> int:
             parsed = args.activation
         plan = PlacementPlan(default=ActivationSpec.parse(parsed))
     if args.study:
-        task_fields.update(_load_study(args).task.to_task().to_dict())
+        task_fields.update(_load_study(args).task.to_dict())
     overrides = {
         "dataset": args.dataset,
         "data_root": args.data_root,
@@ -304,7 +304,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from actsearch.search.studyfile import validate_command
+    from actsearch.study import validate_command
 
     exit_code, text = validate_command(args.study)
     print(text, file=sys.stdout if exit_code == EXIT_OK else sys.stderr)
@@ -312,7 +312,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from actsearch.search import load_study, write_report
+    from actsearch.report import write_report
+    from actsearch.study import load_study
 
     study = load_study(_load_study(args), runs_dir=args.runs_dir)
     paths = write_report(study, args.output, top=args.top)
@@ -321,10 +322,11 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _dashboard(args: argparse.Namespace) -> int:
-    from actsearch.search import dashboard_command, run_directory
+    from actsearch.report import dashboard_command
+    from actsearch.study import journal_path
 
     study_file = _load_study(args)
-    storage = study_file.storage or run_directory(study_file.name, args.runs_dir) / "journal.log"
+    storage = journal_path(study_file.storage, study_file.name, args.runs_dir) or study_file.storage
     return dashboard_command(storage, host=args.host, port=args.port)
 
 
@@ -362,7 +364,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return EXIT_OK
     except KeyboardInterrupt:
-        resume_hint = f"; continue with: actsearch resume {args.study}" if args.command in ("run", "resume") else ""
+        runs_dir = f" --runs-dir {args.runs_dir}" if getattr(args, "runs_dir", ".") != "." else ""
+        resume_hint = (f"; continue with: actsearch resume {args.study}{runs_dir}"
+                       if args.command in ("run", "resume") else "")
         print(f"actsearch {args.command}: interrupted{resume_hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
 

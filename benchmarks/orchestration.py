@@ -29,7 +29,8 @@ from pathlib import Path
 import optuna
 import ray
 
-from actsearch.search import load_study_file, open_storage, prepare_study, run_study
+from actsearch.search import run_study
+from actsearch.study import load_study_file, open_storage, prepare_study
 from actsearch.trainers import TrialResult
 
 RESULTS = Path(__file__).resolve().parent / "results" / "orchestration.md"

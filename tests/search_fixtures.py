@@ -7,7 +7,7 @@ from pathlib import Path
 
 import optuna
 
-from actsearch.search import StudyFile, load_study_file, open_storage, prepare_study
+from actsearch.study import StudyFile, load_study_file, open_storage, prepare_study
 
 
 def load_yaml_study(folder: Path, name: str, body: str) -> StudyFile:

@@ -11,7 +11,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
 from actsearch.errors import ConfigError
-from actsearch.search.report import dashboard_command
+from actsearch.report import dashboard_command
 
 MISSING = "optuna-dashboard is not installed; install it with pip install 'actsearch[dashboard]'"
 

@@ -6,7 +6,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import create_trial
 
-from actsearch.search.report_data import collect_report_data, describe_config, trial_families
+from actsearch.report.data import collect_report_data, describe_config, trial_families
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

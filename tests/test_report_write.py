@@ -17,8 +17,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState, create_trial
 
 from actsearch.errors import ConfigError
-from actsearch.search import report_html
-from actsearch.search.report import ReportPaths, write_report
+from actsearch.report import ReportPaths, html as report_html, write_report
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -14,8 +14,8 @@ import yaml
 
 from actsearch.activations import PlacementPlan, apply_activations
 from actsearch.errors import ConfigError
-from actsearch.search import ExportedConfig, export_best, load_config
-from actsearch.search.export import EXPORT_FORMAT
+from actsearch.study import ExportedConfig, export_best, load_config
+from actsearch.study.export import EXPORT_FORMAT
 from search_fixtures import ask_with_config, load_yaml_study, prepare
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -134,7 +134,7 @@ def test_load_config_reads_bare_plans_and_specs(tmp_path):
 
 
 def test_load_config_errors(tmp_path):
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(ConfigError, match="configuration file not found"):
         load_config(tmp_path / "missing.json")
     (tmp_path / "broken.json").write_text("{")
     with pytest.raises(ConfigError, match="broken.json: not valid JSON"):

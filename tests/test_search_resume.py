@@ -9,8 +9,8 @@ import pytest
 from optuna.trial import TrialState
 
 from actsearch.errors import ConfigError
-from actsearch.search.resume import enqueue_baselines
-from actsearch.search.studyfile import Objective
+from actsearch.study.resume import enqueue_baselines
+from actsearch.study import Objective
 from search_fixtures import load_yaml_study, prepare
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -23,8 +23,9 @@ import ray
 from optuna.trial import TrialState
 
 from actsearch.errors import ConfigError
-from actsearch.search import load_study_file, run_study, study_status
-from actsearch.search.storage import run_directory
+from actsearch.report import study_status
+from actsearch.search import run_study
+from actsearch.study import load_study_file, run_directory
 from actsearch.trainers import DatasetNotFoundError, DivergenceError, TrialOutOfMemoryError, TrialResult
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -234,7 +235,8 @@ def test_budget_timeout_stops_dispatching_and_lets_running_trials_finish(tmp_pat
 
 DRIVER_SCRIPT = """
 import sys, time
-from actsearch.search import load_study_file, run_study
+from actsearch.search import run_study
+from actsearch.study import load_study_file
 from actsearch.trainers import TrialResult
 
 def slow(task, config, on_epoch):

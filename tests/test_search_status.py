@@ -7,8 +7,8 @@ import pytest
 from optuna.trial import TrialState
 
 from actsearch.errors import ConfigError
-from actsearch.search import recover_interrupted, study_status
-from actsearch.search.resume import enqueue_retry
+from actsearch.report import study_status
+from actsearch.study import enqueue_retry, recover_interrupted
 from search_fixtures import ask_with_config, load_yaml_study, prepare
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

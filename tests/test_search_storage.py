@@ -9,8 +9,8 @@ import optuna
 import pytest
 
 from actsearch.errors import ConfigError
-from actsearch.search import DriverLock, objective_values, open_storage, plan_slots, run_directory
-from actsearch.search.objective import MissingObjectiveError
+from actsearch.search import plan_slots
+from actsearch.study import DriverLock, MissingObjectiveError, objective_values, open_storage, run_directory
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from actsearch.activations import ActivationSpec
-from actsearch.search.studyfile import load_study_file
+from actsearch.study import load_study_file
 from actsearch.trainers import build_network
 
 STUDIES = sorted((Path(__file__).parent.parent / "studies").glob("*.yaml"))

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from actsearch.errors import ConfigError
-from actsearch.search.studyfile import StudyFileError, format_errors, load_study_file, validate_command
+from actsearch.study import StudyFileError, format_errors, load_study_file, validate_command
 
 SPACE = {
     "families": {"relu": {}, "layeract": {"alpha": {"low": 1e-6, "high": 0.1, "log": True}}},
@@ -108,7 +108,7 @@ CASES = [
     ("unknown training key", study(space=SPACE | {"train": {"learning_rate": 0.1}}),
      "space.train.learning_rate: unknown training hyperparameter 'learning_rate'; allowed: "),
     ("training value rejected by the trainer", study(space=SPACE | {"train": {"label_smoothing": 1.5}}),
-     "space.train.label_smoothing: train.label_smoothing = 1.5 must be in [0, 1)"),
+     "space.train.label_smoothing: must be in [0, 1); got 1.5"),
     ("fixed value of the wrong type", study(space=SPACE | {"train": {"optimizer": 0.1}}),
      "space.train.optimizer: 0.1 does not match the type of the default 'sgd'"),
     ("range key typo", study(space=SPACE | {"train": {"lr": {"low": 0.01, "hihg": 0.3}}}),
@@ -187,7 +187,7 @@ def test_missing_file(tmp_path):
     path = tmp_path / "nowhere.yaml"
     with pytest.raises(StudyFileError) as caught:
         load_study_file(path)
-    assert caught.value.errors == [f"{path}: file not found"]
+    assert caught.value.errors == [f"{path}: study file not found"]
     assert isinstance(caught.value, ConfigError)
 
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import importlib.util
 from pathlib import Path
 
 import optuna
 import pytest
 
-from actsearch.search.studyfile import (
+from actsearch.study import (
     OBJECTIVES,
     SamplerConfig,
     StudyFileError,
-    TaskConfig,
     load_study_file,
     parse_duration,
     validate_command,
@@ -49,7 +49,7 @@ def test_every_ready_study_validates(path):
     assert study.name == path.stem
     study.sampler_config.build(seed=0)
     study.pruner_config.build()
-    assert isinstance(study.task.to_task(), Task)
+    assert isinstance(study.task, Task)
     assert {baseline.name for baseline in study.baselines} >= {"relu", "silu", "la_silu"}
     for baseline in study.baselines:
         assert study.space.baseline_params(baseline)
@@ -57,7 +57,7 @@ def test_every_ready_study_validates(path):
 
 def test_quickstart_runs_offline_on_the_cpu():
     study = load_study_file(Path(__file__).parent.parent / "studies" / "quickstart.yaml")
-    task = study.task.to_task()
+    task = study.task
     assert (task.dataset, task.device, task.download) == ("digits", "cpu", False)
     assert study.execution.gpus_per_trial == 0
 
@@ -84,22 +84,22 @@ def test_defaults_of_a_minimal_study(tmp_path):
     assert study.execution.workers is None and study.execution.cpus_per_trial == 1.0
     assert study.execution.gpus_per_trial in (0.0, 1.0)
     assert study.storage is None and study.seed == 0 and study.baselines == []
-    assert study.task.to_task() == Task(seed=0)
+    assert study.task == Task(seed=0)
 
 
-def test_task_section_mirrors_the_trainer_task():
-    fields = {field.name: field.default for field in dataclasses.fields(Task)}
-    config = TaskConfig()
-    assert list(TaskConfig.model_fields) == list(fields)
-    for name, default in fields.items():
-        if name != "seed":
-            assert getattr(config, name) == (list(default) if isinstance(default, tuple) else default), name
+def test_task_section_is_the_trainer_task(tmp_path):
+    """One definition: every field of Task is a key of the study file's task section, with its checks."""
+    task = Task(dataset="synthetic", network="smallcnn", epochs=2, seed=5)
+    text = MINIMAL + "task: " + json.dumps(task.to_dict()) + "\n"
+    assert load_study_file(write(tmp_path, text)).task == task
+    with pytest.raises(StudyFileError, match=r"task\.epochs: input should be greater than or equal to 1; got 0"):
+        load_study_file(write(tmp_path, MINIMAL + "task: {epochs: 0}\n"))
 
 
 def test_task_seed_follows_the_study_seed_unless_given(tmp_path):
-    assert load_study_file(write(tmp_path, MINIMAL + "seed: 7\n")).task.to_task().seed == 7
+    assert load_study_file(write(tmp_path, MINIMAL + "seed: 7\n")).task.seed == 7
     text = MINIMAL + "seed: 7\ntask: {seed: 3}\n"
-    assert load_study_file(write(tmp_path, text)).task.to_task().seed == 3
+    assert load_study_file(write(tmp_path, text)).task.seed == 3
 
 
 def test_several_objectives_default_to_nsga2_without_pruning(tmp_path):

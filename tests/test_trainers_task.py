@@ -38,8 +38,8 @@ def test_default_data_root_follows_environment(monkeypatch, tmp_path):
     ({"train_subset": 1.5}, "fraction in (0, 1]"),
     ({"val_fraction": 0.0}, "val_fraction"),
     ({"severities": [0, 6]}, "1, 2, 3, 4, 5"),
-    ({"severities": None}, "severities = None must be a non-empty list"),
-    ({"severities": 3}, "severities = 3 must be a non-empty list"),
+    ({"severities": None}, "task.severities: must be a non-empty list"),
+    ({"severities": 3}, "task.severities: must be a non-empty list drawn from 1, 2, 3, 4, 5; got 3"),
     ({"device": "tpu"}, "allowed: auto, cpu"),
     ({"epochs": 0}, "epochs"),
 ])
@@ -50,7 +50,7 @@ def test_bad_task_fields_name_the_field_and_allowed_values(fields, message):
 
 
 def test_unknown_task_key_lists_allowed_keys():
-    with pytest.raises(ConfigError, match="unknown task setting 'epoch'.*did you mean 'epochs'.*allowed: dataset"):
+    with pytest.raises(ConfigError, match="task.epoch: unknown key 'epoch'; allowed: dataset.*did you mean 'epochs'"):
         Task.from_dict({"epoch": 3})
 
 
@@ -70,8 +70,8 @@ def test_hparams_override_defaults_and_reject_unknown_keys():
     ({"milestones": [0.5, 1.5]}, "fractions"),
     ({"label_smoothing": 1.0}, "[0, 1)"),
     ({"cutout": 2.5}, "integer"),
-    ({"momentum": 1.0, "optimizer": "adamw"}, "momentum = 1.0 must be a number in [0, 1)"),
-    ({"nesterov": "yes"}, "nesterov = 'yes' must be true or false"),
+    ({"momentum": 1.0, "optimizer": "adamw"}, "train.momentum: must be a number in [0, 1)"),
+    ({"nesterov": "yes"}, "train.nesterov: must be true or false; got 'yes'"),
 ])
 def test_bad_hparams_are_config_errors(overrides, message):
     with pytest.raises(ConfigError) as info:

@@ -24,7 +24,6 @@ Example::
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import re
 from collections.abc import Callable, Mapping
@@ -32,7 +31,7 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-from actsearch.errors import ConfigError
+from actsearch.errors import ConfigError, unknown_name
 
 __all__ = [
     "ActivationSpecError",
@@ -81,12 +80,6 @@ _TORCH_ACTIVATION_TYPES: tuple[type[nn.Module], ...] = (
 
 class ActivationSpecError(ConfigError):
     """An unknown activation family, parameter or parameter value; the message lists what is allowed."""
-
-
-def suggestion(word: str, allowed: list[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest allowed word, or ``""`` when none is close."""
-    close = difflib.get_close_matches(word, allowed, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _default_name(cls: type) -> str:
@@ -162,9 +155,7 @@ def list_activations(include_aliases: bool = False) -> list[str]:
 
 
 def _unknown_family(name: object) -> ActivationSpecError:
-    allowed = list_activations(include_aliases=True)
-    hint = suggestion(name, allowed) if isinstance(name, str) else ""
-    return ActivationSpecError(f"unknown activation family {name!r}; allowed: {', '.join(allowed)}{hint}")
+    return ActivationSpecError(unknown_name("activation family", name, list_activations(include_aliases=True)))
 
 
 def resolve_activation(name: str) -> tuple[str, dict[str, Any]]:

@@ -24,12 +24,13 @@ from typing import Any
 import yaml
 from torch import nn
 
+from actsearch.errors import ConfigError, unknown_name
+from actsearch.yamlio import load_yaml
 from actsearch.activations.registry import (
     ActivationSpecError,
     activation_parameters,
     get_activation,
     resolve_activation,
-    suggestion,
 )
 
 __all__ = ["ActivationSpec", "PlacementPlan", "PlacementRule", "create_activation"]
@@ -70,8 +71,7 @@ def _hashable(value: Any) -> Any:
 def _check_keys(what: str, data: Mapping, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> None:
     for key in data:
         if key not in allowed:
-            hint = suggestion(key, list(allowed)) if isinstance(key, str) else ""
-            raise ActivationSpecError(f"{what}: unknown key {key!r}; allowed: {', '.join(allowed)}{hint}")
+            raise ActivationSpecError(f"{what}: {unknown_name('key', key, allowed)}")
     for key in required:
         if key not in data:
             raise ActivationSpecError(f"{what}: missing key {key!r}")
@@ -86,9 +86,9 @@ def _load_json(text: str, what: str) -> Any:
 
 def _load_yaml(text: str, what: str) -> Any:
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ActivationSpecError(f"{what}: invalid YAML: {exc}") from None
+        return load_yaml(text, what)
+    except ConfigError as exc:
+        raise ActivationSpecError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -113,11 +113,7 @@ class ActivationSpec:
         allowed = list(activation_parameters(family))
         for name, value in self.params.items():
             if name not in allowed:
-                hint = suggestion(name, allowed) if isinstance(name, str) else ""
-                raise ActivationSpecError(
-                    f"unknown parameter {name!r} for activation family {family!r}; "
-                    f"allowed: {', '.join(allowed)}{hint}"
-                )
+                raise ActivationSpecError(f"{family}: {unknown_name('parameter', name, allowed)}")
             if name in presets and value != presets[name]:
                 raise ActivationSpecError(
                     f"{self.family}: {name}={value!r} contradicts the alias, which sets {name}={presets[name]!r}; "

@@ -5,7 +5,7 @@ One driver per study is the study's only writer: it asks a trial, decodes it int
 with the pruner's decision, and tells the result. Running the same study file again resumes it.
 
 Example:
-    >>> from actsearch.search.studyfile import load_study_file
+    >>> from actsearch.study import load_study_file
     >>> summary = run_study(load_study_file("studies/quickstart.yaml"), n_trials=4)  # doctest: +SKIP
     >>> print(summary)  # doctest: +SKIP
     quickstart: 4/4 finished (4 complete, 0 pruned, 0 failed) in 21.3 s; best 0.9792 (trial 0); ...
@@ -27,14 +27,22 @@ from optuna.trial import TrialState
 from actsearch.activations import cpu_kernels_available
 from actsearch.errors import ActsearchError, ConfigError
 from actsearch.search.cluster import RaySession
-from actsearch.search.objective import PRUNABLE_OBJECTIVES, MissingObjectiveError, objective_values
 from actsearch.search.progress import TrialProgress
-from actsearch.search.resume import FINISHED_STATES, enqueue_retry, prepare_study
 from actsearch.search.runner import TrainerRunner, TrialRunner
-from actsearch.search.storage import DriverLock, open_storage, run_directory
-from actsearch.search.studyfile import StudyFile
-from actsearch.search.trial_log import write_trial_log
-from actsearch.search.worker import TrialOutcome
+from actsearch.study import (
+    FINISHED_STATES,
+    OBJECTIVES,
+    DriverLock,
+    MissingObjectiveError,
+    StudyFile,
+    TrialOutcome,
+    enqueue_retry,
+    objective_values,
+    open_storage,
+    prepare_study,
+    run_directory,
+    write_trial_log,
+)
 
 __all__ = ["RunSummary", "run_study"]
 
@@ -151,7 +159,7 @@ class _Search:
         self.storage = storage
         self.recovered = recovered
         self.objectives = [objective.name for objective in study_file.objectives]
-        self.task = study_file.task.to_task().to_dict()
+        self.task = study_file.task.to_dict()
         self.finished = len(study.get_trials(deepcopy=False, states=FINISHED_STATES))
         self.counts = {"complete": 0, "pruned": 0, "failed": 0, "retried": 0}
         self.consecutive_failures = 0
@@ -179,7 +187,7 @@ class _Search:
                 len(self.objectives),
             )
             return False
-        if self.objectives[0] not in PRUNABLE_OBJECTIVES:
+        if not OBJECTIVES[self.objectives[0]].prunable:
             logger.warning(
                 "pruning is off: the pruner watches validation accuracy, which says nothing about %r",
                 self.objectives[0],

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import time
 import traceback
-from dataclasses import dataclass
 
 import optuna
 import ray
@@ -29,28 +28,10 @@ import torch
 
 from actsearch.search.runner import TrialRunner, result_to_dict
 from actsearch.spaces import TrialConfig
+from actsearch.study.outcome import TrialOutcome
 from actsearch.trainers import DatasetNotFoundError, DivergenceError, Task, TrialOutOfMemoryError
 
 __all__ = ["TrialOutcome", "TrialWorker"]
-
-
-@dataclass
-class TrialOutcome:
-    """What a worker sends back for one trial.
-
-    ``status`` is "complete", "pruned" or "failed"; ``fail_kind`` ("diverged", "out_of_memory",
-    "missing_dataset", "error") tells the driver whether to retry (or, for a missing dataset, to stop); ``result`` is ``TrialResult.to_dict()`` (for a pruned
-    trial: the epochs it ran, in ``history``).
-    """
-
-    trial_number: int
-    status: str
-    result: dict | None = None
-    fail_kind: str | None = None
-    fail_reason: str | None = None
-    traceback: str | None = None
-    seconds: float = 0.0
-    worker_pid: int = 0
 
 
 class _Pruned(Exception):

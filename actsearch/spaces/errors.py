@@ -12,39 +12,17 @@ Example:
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
-
-from actsearch.errors import ConfigError
+from actsearch.errors import ProblemsError, join_path, unknown_name
 
 __all__ = ["Problems", "SearchSpaceError", "join_path", "unknown_name"]
 
 
-def join_path(prefix: str, key: str | int) -> str:
-    """Key path of ``key`` inside ``prefix``: ``join_path("baselines", 2) == "baselines[2]"``."""
-    if isinstance(key, int):
-        return f"{prefix}[{key}]"
-    return f"{prefix}.{key}" if prefix else str(key)
-
-
-def unknown_name(kind: str, name: object, allowed: Iterable[str]) -> str:
-    """Message for a name that is not one of ``allowed``, with the closest match when there is one."""
-    allowed = list(allowed)
-    message = f"unknown {kind} {name!r}; allowed: {', '.join(allowed) or '(none)'}"
-    close = difflib.get_close_matches(str(name), allowed, n=1)
-    return f"{message}; did you mean {close[0]!r}?" if close else message
-
-
-class SearchSpaceError(ConfigError):
+class SearchSpaceError(ProblemsError):
     """A search space (or a baseline checked against it) is invalid.
 
     ``problems`` lists ``(key_path, message)`` pairs; the key path is relative to the space section
     (or to the baseline) and empty for a problem of the whole section.
     """
-
-    def __init__(self, problems: list[tuple[str, str]]):
-        self.problems = list(problems)
-        super().__init__("\n".join(f"{path}: {message}" if path else message for path, message in self.problems))
 
 
 class Problems:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from actsearch.errors import ConfigError
+from actsearch.errors import is_number as _is_number
 from actsearch.spaces.errors import Problems, SearchSpaceError, unknown_name
 
 __all__ = ["Categorical", "Fixed", "FloatRange", "IntRange", "Parameter", "matches_type", "parse_parameter"]
@@ -32,10 +33,6 @@ RANGE_KEYS = ("low", "high", "log", "step")
 CATEGORICAL_KEYS = ("choices",)
 NO_DEFAULT = object()
 """Marks a parameter whose default value (and so whose type) is unknown."""
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _same(a: object, b: object) -> bool:

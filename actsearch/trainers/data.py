@@ -32,11 +32,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None
-
+import filelock
 import torch
 import torch.nn.functional as F
 
@@ -162,21 +158,19 @@ def _read_cache(folders: list[Path], name: str) -> RawDataset | None:
 @contextlib.contextmanager
 def _decode_lock(folders: list[Path], name: str) -> Iterator[None]:
     """An exclusive file lock while decoding: trials starting together wait for one decode instead of repeating
-    it. Without ``fcntl`` (Windows) or a writable folder, no lock."""
-    if fcntl is not None:
-        for folder in folders:
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-                handle = open(folder / f".{name}.lock", "a")  # noqa: SIM115 (closed below, after unlocking)
-            except OSError:
-                continue
-            with handle:
-                fcntl.flock(handle, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(handle, fcntl.LOCK_UN)
-            return
+    it. Without a writable folder, no lock."""
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            lock = filelock.FileLock(folder / f".{name}.lock")
+            lock.acquire()
+        except (OSError, filelock.Timeout):
+            continue
+        try:
+            yield
+        finally:
+            lock.release()
+        return
     yield
 
 

@@ -19,10 +19,9 @@ Example::
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 
-from actsearch.errors import ConfigError
+from actsearch.errors import ConfigError, is_number as _is_number, unknown_name
 
 __all__ = ["DEFAULT_HPARAMS", "resolve_hparams"]
 
@@ -68,51 +67,41 @@ def resolve_hparams(overrides: Mapping[str, object] | None = None) -> dict[str, 
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(DEFAULT_HPARAMS))
     if unknown:
-        hints = [
-            f"'{key}' (did you mean '{match[0]}'?)" if (match := difflib.get_close_matches(key, DEFAULT_HPARAMS, 1))
-            else f"'{key}'"
-            for key in unknown
-        ]
-        raise ConfigError(
-            f"unknown training hyperparameter {', '.join(hints)}; allowed: {', '.join(sorted(DEFAULT_HPARAMS))}"
-        )
+        raise ConfigError("\n".join(f"train.{key}: " + unknown_name("training hyperparameter", key,
+                                                                     sorted(DEFAULT_HPARAMS)) for key in unknown))
     hparams = {**DEFAULT_HPARAMS, **overrides}
     for key, allowed in _CHOICES.items():
         if hparams[key] not in allowed:
-            raise ConfigError(f"train.{key} = {hparams[key]!r} is not allowed; allowed: {', '.join(allowed)}")
+            raise ConfigError(f"train.{key}: {hparams[key]!r} is not allowed; allowed: {', '.join(allowed)}")
     if not _is_number(hparams["lr"]) or hparams["lr"] <= 0:
-        raise ConfigError(f"train.lr = {hparams['lr']!r} must be a number > 0")
+        raise ConfigError(f"train.lr: must be a number > 0; got {hparams['lr']!r}")
     for key in _NON_NEGATIVE:
         if not _is_number(hparams[key]) or hparams[key] < 0:
-            raise ConfigError(f"train.{key} = {hparams[key]!r} must be a number >= 0")
+            raise ConfigError(f"train.{key}: must be a number >= 0; got {hparams[key]!r}")
     if not _is_number(hparams["momentum"]) or not 0 <= hparams["momentum"] < 1:
-        raise ConfigError(f"train.momentum = {hparams['momentum']!r} must be a number in [0, 1) (SGD momentum, "
-                          "AdamW beta1)")
+        raise ConfigError(f"train.momentum: must be a number in [0, 1) (SGD momentum, AdamW beta1); "
+                          f"got {hparams['momentum']!r}")
     for key in ("beta2", "onecycle_peak"):
         if not _is_number(hparams[key]) or not 0 < hparams[key] < 1:
-            raise ConfigError(f"train.{key} = {hparams[key]!r} must be a number between 0 and 1 (exclusive)")
+            raise ConfigError(f"train.{key}: must be a number between 0 and 1 (exclusive); got {hparams[key]!r}")
     if not _is_number(hparams["label_smoothing"]) or not 0 <= hparams["label_smoothing"] < 1:
-        raise ConfigError(f"train.label_smoothing = {hparams['label_smoothing']!r} must be in [0, 1)")
+        raise ConfigError(f"train.label_smoothing: must be in [0, 1); got {hparams['label_smoothing']!r}")
     milestones = hparams["milestones"]
     if not isinstance(milestones, (list, tuple)) or not all(_is_number(m) and 0 < m < 1 for m in milestones):
-        raise ConfigError(f"train.milestones = {milestones!r} must be a list of fractions of training in (0, 1)")
+        raise ConfigError(f"train.milestones: must be a list of fractions of training in (0, 1); got {milestones!r}")
     hparams["milestones"] = tuple(sorted(milestones))
     if not isinstance(hparams["nesterov"], bool):
-        raise ConfigError(f"train.nesterov = {hparams['nesterov']!r} must be true or false")
+        raise ConfigError(f"train.nesterov: must be true or false; got {hparams['nesterov']!r}")
     if hparams["flip"] is not None and not isinstance(hparams["flip"], bool):
-        raise ConfigError(f"train.flip = {hparams['flip']!r} must be true, false or null (the dataset's default)")
+        raise ConfigError(f"train.flip: must be true, false or null (the dataset's default); got {hparams['flip']!r}")
     if hparams["crop_padding"] is not None and not _is_count(hparams["crop_padding"], minimum=0):
-        raise ConfigError(f"train.crop_padding = {hparams['crop_padding']!r} must be an integer >= 0 or null (auto)")
+        raise ConfigError(f"train.crop_padding: must be an integer >= 0 or null (auto); got {hparams['crop_padding']!r}")
     if not _is_count(hparams["cutout"], minimum=0):
-        raise ConfigError(f"train.cutout = {hparams['cutout']!r} must be an integer >= 0 (pixels)")
+        raise ConfigError(f"train.cutout: must be an integer >= 0 (pixels); got {hparams['cutout']!r}")
     for key in ("eval_batch_size", "divergence_check_steps"):
         if not _is_count(hparams[key], minimum=1):
-            raise ConfigError(f"train.{key} = {hparams[key]!r} must be an integer >= 1")
+            raise ConfigError(f"train.{key}: must be an integer >= 1; got {hparams[key]!r}")
     return hparams
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _is_count(value: object, *, minimum: int) -> bool:

@@ -30,9 +30,7 @@ images, ``Task.corruption_images``, instead of all 10,000)::
 
 from __future__ import annotations
 
-import difflib
-
-from actsearch.errors import ConfigError
+from actsearch.errors import ConfigError, unknown_name
 from actsearch.trainers.hparams import resolve_hparams
 from actsearch.trainers.task import Task
 
@@ -70,8 +68,6 @@ PAPER_SETUPS: dict[str, tuple[dict[str, object], dict[str, object]]] = {
 def paper_setup(name: str, **task_overrides: object) -> tuple[Task, dict[str, object]]:
     """The named setup's :class:`Task` (fields overridable, e.g. ``data_root``, ``seed``) and hyperparameters."""
     if name not in PAPER_SETUPS:
-        match = difflib.get_close_matches(name, list(PAPER_SETUPS), 1)
-        hint = f" (did you mean {match[0]!r}?)" if match else ""
-        raise ConfigError(f"unknown paper setup {name!r}{hint}; allowed: {', '.join(PAPER_SETUPS)}")
+        raise ConfigError(unknown_name("paper setup", name, PAPER_SETUPS))
     task_fields, hparams = PAPER_SETUPS[name]
     return Task.from_dict({**task_fields, **task_overrides}), resolve_hparams(hparams)

@@ -1,31 +1,36 @@
 """What a trial trains on: dataset, network, fidelity and evaluation settings.
 
+:class:`Task` is the one definition of a task: the study file's ``task`` section, ``actsearch train``'s
+options, exported configurations and the Ray workers all read and write this model. Adding a field is
+one line here (with its check, if any) and its test.
+
 Example::
 
     >>> from actsearch.trainers import Task
     >>> task = Task(dataset="digits", network="smallcnn", epochs=3)
     >>> Task.from_dict(task.to_dict()) == task
     True
+    >>> task.replace(epochs=5).epochs
+    5
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from actsearch.errors import ConfigError
-from actsearch.trainers.corruptions import resolve_corruptions
-from actsearch.trainers.datasets import DATASETS
-from actsearch.trainers.networks import check_network_name
+from actsearch.errors import ConfigError, raise_config_error, unknown_name
 
 __all__ = ["Task", "default_data_root", "resolve_device"]
 
-_SEVERITIES = (1, 2, 3, 4, 5)
+SEVERITIES = (1, 2, 3, 4, 5)
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+_DEVICES_ALLOWED = "allowed: auto, cpu, cuda, cuda:<index>"
 
 
 def default_data_root() -> Path:
@@ -33,8 +38,7 @@ def default_data_root() -> Path:
     return Path(os.environ.get("ACTSEARCH_DATA") or Path.home() / ".cache" / "actsearch" / "data")
 
 
-@dataclasses.dataclass(frozen=True)
-class Task:
+class Task(BaseModel):
     """One training task; every field has a default, so ``Task()`` trains ResNet-20 on the bundled digits.
 
     - ``dataset``: one of :data:`~actsearch.trainers.DATASETS`. ``imagefolder`` reads ``data_root/train/<class>/``
@@ -49,70 +53,97 @@ class Task:
     - ``corruptions`` (``None`` = none, ``"all"`` or a list of names), ``severities`` and ``corruption_images``
       (how many validation, or test, images are corrupted; ``None`` = all).
     - ``device``: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
+
+    Invalid values raise :class:`~actsearch.errors.ProblemsError` (a ``ConfigError``), one line per field.
     """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     dataset: str = "digits"
     data_root: str | None = None
     download: bool = False
     network: str = "resnet20"
-    width: float = 1.0
-    epochs: int = 10
+    width: float = Field(1.0, gt=0)
+    epochs: int = Field(10, ge=1)
     train_subset: int | float | None = None
-    image_size: int | None = None
-    batch_size: int = 128
-    val_fraction: float = 0.1
-    seed: int = 0
+    image_size: int | None = Field(None, ge=4)
+    batch_size: int = Field(128, ge=1)
+    val_fraction: float = Field(0.1, gt=0, lt=1)
+    seed: int = Field(0, ge=0)
     corruptions: str | tuple[str, ...] | None = None
-    severities: tuple[int, ...] = _SEVERITIES
-    corruption_images: int | None = 1000
+    severities: tuple[int, ...] = SEVERITIES
+    corruption_images: int | None = Field(1000, ge=1)
     device: str = "auto"
     compile: bool = False
     deterministic: bool = False
 
-    def __post_init__(self) -> None:
-        if self.dataset not in DATASETS:
-            raise ConfigError(f"unknown dataset {self.dataset!r}{_did_you_mean(self.dataset, DATASETS)}; "
-                              f"allowed: {', '.join(DATASETS)}")
-        check_network_name(self.network)
-        if self.data_root is not None:
-            object.__setattr__(self, "data_root", str(self.data_root))
-        _check_bool("download", self.download)
-        _check_bool("compile", self.compile)
-        _check_bool("deterministic", self.deterministic)
-        if not _is_number(self.width) or self.width <= 0:
-            raise ConfigError(f"task.width = {self.width!r} must be a number > 0 (channel multiplier)")
-        _check_int("epochs", self.epochs, 1)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_int("seed", self.seed, 0)
-        if self.image_size is not None:
-            _check_int("image_size", self.image_size, 4)
-        subset = self.train_subset
-        if subset is not None and not (
-            (isinstance(subset, int) and not isinstance(subset, bool) and subset >= 1)
-            or (isinstance(subset, float) and 0 < subset <= 1)
+    def __init__(self, **fields: Any) -> None:
+        try:
+            super().__init__(**fields)
+        except ValidationError as error:
+            raise_config_error(error, lambda loc: list(Task.model_fields), prefix="task")
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        from actsearch.trainers.datasets import DATASETS
+
+        if value not in DATASETS:
+            raise ValueError(unknown_name("dataset", value, DATASETS))
+        return value
+
+    @field_validator("network")
+    @classmethod
+    def _known_network(cls, value: str) -> str:
+        from actsearch.trainers.networks import check_network_name
+
+        check_network_name(value)
+        return value
+
+    @field_validator("data_root", mode="before")
+    @classmethod
+    def _path(cls, value: Any) -> Any:
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+    @field_validator("train_subset")
+    @classmethod
+    def _subset(cls, value: int | float | None) -> int | float | None:
+        if value is None or (isinstance(value, int) and value >= 1) or (isinstance(value, float) and 0 < value <= 1):
+            return value
+        raise ValueError(f"must be an image count >= 1, a fraction in (0, 1], or null (the whole training split); "
+                         f"got {value!r}")
+
+    @field_validator("corruptions", mode="before")
+    @classmethod
+    def _corruptions(cls, value: Any) -> Any:
+        if value is None or value == "all":
+            return value
+        names = (value,) if isinstance(value, str) else value
+        if not isinstance(names, Sequence) or not names or not all(isinstance(name, str) for name in names):
+            raise ValueError(f"must be null, 'all', a category or a list of corruption names; got {value!r}")
+        from actsearch.trainers.corruptions import resolve_corruptions
+
+        resolve_corruptions(list(names))  # unknown names fail now, not after training
+        return tuple(names)
+
+    @field_validator("severities", mode="before")
+    @classmethod
+    def _severities(cls, value: Any) -> tuple[int, ...]:
+        if isinstance(value, str) or not isinstance(value, Sequence) or not value or not all(
+            isinstance(severity, int) and not isinstance(severity, bool) and severity in SEVERITIES
+            for severity in value
         ):
-            raise ConfigError(f"task.train_subset = {subset!r} must be an image count >= 1, a fraction in (0, 1], "
-                              "or null (the whole training split)")
-        if not _is_number(self.val_fraction) or not 0 < self.val_fraction < 1:
-            raise ConfigError(f"task.val_fraction = {self.val_fraction!r} must be a fraction in (0, 1)")
-        if isinstance(self.corruptions, str):
-            if self.corruptions != "all":
-                object.__setattr__(self, "corruptions", (self.corruptions,))
-        elif self.corruptions is not None:
-            if not isinstance(self.corruptions, Sequence) or not all(isinstance(c, str) for c in self.corruptions):
-                raise ConfigError(f"task.corruptions = {self.corruptions!r} must be null, 'all' or a list of "
-                                  "corruption names")
-            object.__setattr__(self, "corruptions", tuple(self.corruptions))
-        if self.corruptions is not None:
-            resolve_corruptions(self.corruptions)  # unknown names fail now, not after training
-        if not isinstance(self.severities, Sequence) or isinstance(self.severities, str) or not self.severities \
-                or not all(s in _SEVERITIES and not isinstance(s, bool) for s in self.severities):
-            raise ConfigError(f"task.severities = {self.severities!r} must be a non-empty list drawn from "
-                              "1, 2, 3, 4, 5")
-        object.__setattr__(self, "severities", tuple(sorted(set(self.severities))))
-        if self.corruption_images is not None:
-            _check_int("corruption_images", self.corruption_images, 1)
-        _parse_device(self.device)
+            raise ValueError(f"must be a non-empty list drawn from 1, 2, 3, 4, 5; got {value!r}")
+        return tuple(sorted(set(value)))
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        # Only the spelling: whether the device exists is checked where the trial runs (a search driver
+        # without a GPU may plan trials for GPU workers).
+        if not _DEVICE.match(value):
+            raise ValueError(f"{value!r} is not a device; {_DEVICES_ALLOWED}")
+        return value
 
     @property
     def root(self) -> Path:
@@ -120,62 +151,30 @@ class Task:
         return Path(self.data_root).expanduser() if self.data_root is not None else default_data_root()
 
     def to_dict(self) -> dict[str, object]:
-        """JSON/YAML-ready dict of every field."""
-        out = dataclasses.asdict(self)
-        out["severities"] = list(self.severities)
-        if isinstance(self.corruptions, tuple):
-            out["corruptions"] = list(self.corruptions)
-        return out
+        """JSON/YAML-ready dict of every field (tuples as lists)."""
+        return self.model_dump(mode="json")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> Task:
-        """Inverse of :meth:`to_dict`; unknown keys raise :class:`~actsearch.errors.ConfigError`."""
-        fields = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(data) - set(fields))
-        if unknown:
-            raise ConfigError(f"unknown task setting {', '.join(map(repr, unknown))}"
-                              f"{_did_you_mean(unknown[0], fields)}; allowed: {', '.join(fields)}")
-        return cls(**data)
+        """Inverse of :meth:`to_dict`; unknown keys and bad values raise :class:`~actsearch.errors.ConfigError`."""
+        return cls(**{str(key): value for key, value in data.items()})
+
+    def replace(self, **changes: object) -> Task:
+        """A copy with ``changes`` applied and checked."""
+        return Task.from_dict({**self.to_dict(), **changes})
 
 
-def resolve_device(device: str) -> torch.device:
+def resolve_device(device: str):
     """``"auto"`` -> CUDA if available else CPU; anything else is checked to exist. CUDA devices get their index."""
-    resolved = _parse_device(device)
+    import torch
+
+    if not _DEVICE.match(device):
+        raise ConfigError(f"task.device: {device!r} is not a device; {_DEVICES_ALLOWED}")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    resolved = torch.device(device)
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"task.device = {device!r} but CUDA is not available here; use 'auto' or 'cpu'")
+        raise ConfigError(f"task.device: {device!r} but CUDA is not available here; use 'auto' or 'cpu'")
     if resolved.type == "cuda" and resolved.index is None:  # tensors report an index: make equal devices compare equal
         return torch.device("cuda", torch.cuda.current_device())
     return resolved
-
-
-def _parse_device(device: str) -> torch.device:
-    """Check the spelling of ``device``; whether it exists is checked where the trial runs (a search driver
-    without a GPU may plan trials for GPU workers), and no CUDA context is created here."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f"task.device = {device!r} is not a device; allowed: auto, cpu, cuda, cuda:<index>") from exc
-    if resolved.type not in ("cpu", "cuda"):
-        raise ConfigError(f"task.device = {device!r} is not supported; allowed: auto, cpu, cuda, cuda:<index>")
-    return resolved
-
-
-def _did_you_mean(name: str, choices) -> str:
-    match = difflib.get_close_matches(str(name), list(choices), 1)
-    return f" (did you mean {match[0]!r}?)" if match else ""
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ConfigError(f"task.{name} = {value!r} must be an integer >= {minimum}")
-
-
-def _check_bool(name: str, value: object) -> None:
-    if not isinstance(value, bool):
-        raise ConfigError(f"task.{name} = {value!r} must be true or false")

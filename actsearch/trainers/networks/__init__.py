@@ -24,12 +24,10 @@ Example::
 
 from __future__ import annotations
 
-import difflib
-
 import torch.nn as nn
 
 from actsearch.activations import PlacementPlan, apply_activations
-from actsearch.errors import ConfigError
+from actsearch.errors import ConfigError, unknown_name
 from actsearch.trainers.networks import resnet, smallcnn  # noqa: F401  (registers the networks)
 from actsearch.trainers.networks.registry import (
     NETWORKS,
@@ -75,11 +73,7 @@ def check_network_name(name: str) -> None:
         return
     if isinstance(name, str) and name.startswith(TORCHVISION_PREFIX):
         model = name[len(TORCHVISION_PREFIX):]
-        match = difflib.get_close_matches(model, torchvision_model_names(), 1)
-        hint = f" (did you mean 'tv:{match[0]}'?)" if match else ""
-        raise ConfigError(f"unknown torchvision model {name!r}{hint}; allowed: 'tv:' followed by one of "
-                          f"{', '.join(torchvision_model_names())}")
-    match = difflib.get_close_matches(str(name), list(NETWORKS), 1)
-    hint = f" (did you mean {match[0]!r}?)" if match else ""
-    raise ConfigError(f"unknown network {name!r}{hint}; allowed: {', '.join(NETWORKS)}, or 'tv:<name>' for a "
-                      "torchvision classification model (e.g. 'tv:resnet18')")
+        raise ConfigError(unknown_name("torchvision model", name, [f"{TORCHVISION_PREFIX}{model}"
+                                                                   for model in torchvision_model_names()]))
+    raise ConfigError(unknown_name("network", name, NETWORKS) + "; or 'tv:<name>' for a torchvision classification "
+                      "model (e.g. 'tv:resnet18')")

@@ -4,7 +4,7 @@ Counts by state, the best trials with their decoded configurations, the running 
 failures with their reasons. Reads the study only; safe while a driver runs.
 
 Example:
-    >>> from actsearch.search import load_study_file
+    >>> from actsearch.study import load_study_file
     >>> print(study_status(load_study_file("studies/quickstart.yaml")))  # doctest: +SKIP
     study quickstart (runs/quickstart/journal.log)
     objectives: val_accuracy (maximize)
@@ -19,11 +19,8 @@ from pathlib import Path
 
 from optuna.trial import FrozenTrial, TrialState
 
-from actsearch.search.export import ranked_candidates
-from actsearch.search.report_data import describe_config
-from actsearch.search.resume import FINISHED_STATES, load_study
-from actsearch.search.storage import storage_description
-from actsearch.search.studyfile import StudyFile
+from actsearch.report.data import describe_config
+from actsearch.study import FINISHED_STATES, StudyFile, load_study, ranked_candidates, storage_description
 
 __all__ = ["study_status"]
 

@@ -31,15 +31,16 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
-import actsearch
+from actsearch.version import __version__
 from actsearch.activations import PlacementPlan
 from actsearch.errors import ConfigError
-from actsearch.search.resume import load_study
-from actsearch.search.storage import storage_description
-from actsearch.search.studyfile import StudyFile
-from actsearch.search.trial_log import write_text_atomic
+from actsearch.study.resume import load_study
+from actsearch.study.storage import storage_description
+from actsearch.study.studyfile import StudyFile
+from actsearch.study.trial_log import write_text_atomic
 from actsearch.spaces import TrialConfig
 from actsearch.trainers import Task
+from actsearch.yamlio import load_yaml, read_text
 
 __all__ = ["EXPORT_FORMAT", "ExportedConfig", "export_best", "load_config", "pick_trial", "ranked_candidates"]
 
@@ -108,12 +109,14 @@ def load_config(path: str | Path) -> ExportedConfig:
     Raises ConfigError naming the file and the problem.
     """
     path = Path(path)
-    text = _read(path)
-    file_format = _SUFFIXES.get(path.suffix.lower(), "yaml")  # YAML reads JSON too
-    try:
-        content = json.loads(text) if file_format == "json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise ConfigError(f"{path}: not valid {file_format.upper()}: {error}") from None
+    text = read_text(path, "configuration file")
+    if _SUFFIXES.get(path.suffix.lower(), "yaml") == "json":
+        try:
+            content = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{path}: not valid JSON: {error}") from None
+    else:
+        content = load_yaml(text, str(path))  # YAML reads JSON too
     try:
         if isinstance(content, dict) and "plan" in content:
             return ExportedConfig.from_dict(content)
@@ -126,15 +129,6 @@ def load_config(path: str | Path) -> ExportedConfig:
         f"(a mapping with 'default'/'rules'), an activation spec (a mapping with 'family') or a family "
         f"name; got {type(content).__name__}"
     )
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"configuration file {path} does not exist") from None
-    except (IsADirectoryError, UnicodeDecodeError, PermissionError) as error:
-        raise ConfigError(f"cannot read configuration file {path}: {error}") from None
 
 
 def _format_of(path: Path) -> str:
@@ -161,7 +155,7 @@ def export_best(
     trial = pick_trial(study, objectives, pick)
     exported = ExportedConfig(
         **_trial_config(study_file, trial),
-        task=study.user_attrs.get("actsearch", {}).get("task") or study_file.task.to_task().to_dict(),
+        task=study.user_attrs.get("actsearch", {}).get("task") or study_file.task.to_dict(),
         objectives=dict(zip(objectives, trial.values)),
         metrics={key: value for key, value in trial.user_attrs.get("result", {}).items() if key != "history"},
         provenance=_provenance(study_file, study, trial, pick, runs_dir),
@@ -219,7 +213,7 @@ def _provenance(
 
 
 def _versions() -> dict:
-    versions = {"actsearch": actsearch.__version__, "python": platform.python_version()}
+    versions = {"actsearch": __version__, "python": platform.python_version()}
     for package in ("torch", "torchvision", "optuna", "ray"):
         try:
             versions[package] = metadata.version(package)

@@ -28,13 +28,12 @@ from typing import TYPE_CHECKING
 import optuna
 
 from actsearch.errors import ConfigError
-from actsearch.search.report_dashboard import dashboard_command
-from actsearch.search.report_data import ReportData, collect_report_data
+from actsearch.report.data import ReportData, collect_report_data
 
 if TYPE_CHECKING:
-    from actsearch.search.report_html import Section
+    from actsearch.report.html import Section
 
-__all__ = ["ReportPaths", "dashboard_command", "write_report"]
+__all__ = ["ReportPaths", "write_report"]
 
 HTML_NAME = "report.html"
 SUMMARY_NAME = "summary.json"
@@ -61,8 +60,8 @@ def write_report(study: optuna.Study, out_dir: str | os.PathLike[str], *, top: i
     ``out_dir`` as it was. Raises ConfigError when no trial has completed.
     """
     # plotly and matplotlib take about a second to import: load them only when a report is written.
-    from actsearch.search.report_html import render_html, study_header
-    from actsearch.search.report_png import PNG_NAMES, write_pngs
+    from actsearch.report.html import render_html, study_header
+    from actsearch.report.png import PNG_NAMES, write_pngs
 
     data = collect_report_data(study, top=top)
     out = Path(out_dir)
@@ -100,8 +99,8 @@ def write_report(study: optuna.Study, out_dir: str | os.PathLike[str], *, top: i
 
 
 def _sections(study: optuna.Study, data: ReportData) -> list[Section]:
-    from actsearch.search import report_figures as figures
-    from actsearch.search.report_html import Section, top_trials_table
+    from actsearch.report import figures
+    from actsearch.report.html import Section, top_trials_table
 
     return [
         Section("history", "Optimization history", figures.history_figures(study, data)),

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 import plotly.offline
 
-from actsearch.search.report_data import ReportData, describe_config
+from actsearch.report.data import ReportData, describe_config
 
 __all__ = ["Section", "render_html", "study_header", "top_trials_table"]
 

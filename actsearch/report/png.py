@@ -7,7 +7,7 @@ which a library must not do to its caller.
 Example:
     >>> import optuna, tempfile
     >>> from pathlib import Path
-    >>> from actsearch.search.report_data import collect_report_data
+    >>> from actsearch.report.data import collect_report_data
     >>> study = optuna.create_study()
     >>> study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
     >>> sorted(write_pngs(collect_report_data(study), Path(tempfile.mkdtemp())))
@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from actsearch.search.report_data import ReportData
+from actsearch.report.data import ReportData
 
 __all__ = ["PNG_NAMES", "write_pngs"]
 

@@ -6,7 +6,7 @@ of the top configurations.
 
 Example:
     >>> import optuna
-    >>> from actsearch.search.report_data import collect_report_data
+    >>> from actsearch.report.data import collect_report_data
     >>> study = optuna.create_study()
     >>> study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
     >>> len(history_figures(study, collect_report_data(study)))
@@ -25,7 +25,7 @@ from optuna.visualization import (
 )
 from plotly.subplots import make_subplots
 
-from actsearch.search.report_data import ReportData, importance_evaluator
+from actsearch.report.data import ReportData, importance_evaluator
 
 __all__ = [
     "corruption_figure",

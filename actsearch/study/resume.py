@@ -26,10 +26,10 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
-import actsearch
+from actsearch.version import __version__
 from actsearch.errors import ConfigError
-from actsearch.search.storage import open_storage
-from actsearch.search.studyfile import StudyFile
+from actsearch.study.storage import open_storage
+from actsearch.study.studyfile import StudyFile
 from actsearch.spaces import Baseline
 
 __all__ = [
@@ -54,8 +54,8 @@ def study_metadata(study_file: StudyFile) -> dict:
         "study_file": str(study_file.path),
         "name": study_file.name,
         "objectives": [{"name": o.name, "direction": o.direction} for o in study_file.objectives],
-        "task": study_file.task.to_task().to_dict(),
-        "version": actsearch.__version__,
+        "task": study_file.task.to_dict(),
+        "version": __version__,
     }
 
 

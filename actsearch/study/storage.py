@@ -12,23 +12,32 @@ Example:
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
 
-import optuna
-from optuna.storages import BaseStorage
-from optuna.storages.journal import JournalFileBackend, JournalStorage
+import filelock
+from optuna.storages import BaseStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend, JournalRedisBackend, JournalStorage
 
 from actsearch.errors import ConfigError
-from actsearch.search.studyfile import JOURNAL_SUFFIXES
 
-__all__ = ["DriverLock", "open_storage", "run_directory", "storage_description"]
+__all__ = ["JOURNAL_SUFFIXES", "DriverLock", "journal_path", "open_storage", "run_directory", "storage_description"]
+
+JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
 
 
 def run_directory(study_name: str, runs_dir: str | os.PathLike = ".") -> Path:
     """Folder holding a study's journal, per-trial logs and lock: ``<runs_dir>/runs/<study_name>``."""
     return Path(runs_dir) / "runs" / study_name
+
+
+def journal_path(url: str | None, study_name: str, runs_dir: str | os.PathLike = ".") -> Path | None:
+    """The journal file a storage setting names (the default one for ``None``), or None for a URL."""
+    if url is None:
+        return run_directory(study_name, runs_dir) / "journal.log"
+    if "://" not in url and url.endswith(JOURNAL_SUFFIXES):
+        return Path(url)
+    return None
 
 
 def storage_description(url: str | None, study_name: str, runs_dir: str | os.PathLike = ".") -> str:
@@ -61,8 +70,8 @@ def open_storage(
     Raises ConfigError when the storage cannot be opened.
     """
     description = storage_description(url, study_name, runs_dir)
-    if url is None or ("://" not in url and url.endswith(JOURNAL_SUFFIXES)):
-        path = Path(description)
+    path = journal_path(url, study_name, runs_dir)
+    if path is not None:
         if not create and not path.exists():
             raise ConfigError(
                 f"no study journal at {path}; run the study first (`actsearch run STUDY_FILE`) "
@@ -76,11 +85,13 @@ def open_storage(
             f"{', '.join(JOURNAL_SUFFIXES)}"
         )
     try:
-        return optuna.storages.get_storage(url), description
+        if url.startswith(("redis://", "rediss://", "unix://")):
+            return JournalStorage(JournalRedisBackend(url)), description
+        return RDBStorage(url), description
     except Exception as error:
         raise ConfigError(
             f"cannot open storage {description}: {type(error).__name__}: {error}; allowed: an "
-            "Optuna storage URL that is reachable (e.g. 'sqlite:///runs.db') or a journal file path"
+            "Optuna storage URL that is reachable (e.g. 'sqlite:///runs.db', 'redis://host:6379') or a journal file path"
         ) from None
 
 
@@ -113,8 +124,9 @@ def _drop_torn_tail(path: Path) -> None:
 class DriverLock:
     """An exclusive lock on ``runs/<name>/driver.lock``: one driver per study at a time.
 
-    The operating system releases it when the driver exits, even when killed, so a resumed run can
-    safely take over trials left RUNNING.
+    A portable file lock (the ``filelock`` package); the operating system releases it when the driver
+    exits, even when killed, so a resumed run can safely take over trials left RUNNING. The holder's pid
+    is written beside it, in ``driver.pid``, for the message a second driver gets.
 
     Example:
         >>> import tempfile
@@ -124,30 +136,24 @@ class DriverLock:
 
     def __init__(self, run_dir: Path) -> None:
         self.path = Path(run_dir) / "driver.lock"
-        self._file = None
+        self._pid_path = self.path.with_name("driver.pid")
+        self._lock = filelock.FileLock(self.path, timeout=0)
 
     def __enter__(self) -> DriverLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock_file = open(self.path, "a+")
         try:
-            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock_file.seek(0)
-            holder = lock_file.read().strip() or "unknown"
-            lock_file.close()
+            self._lock.acquire()
+        except filelock.Timeout:
+            try:
+                holder = self._pid_path.read_text().strip() or "unknown"
+            except OSError:
+                holder = "unknown"
             raise ConfigError(
                 f"another driver (pid {holder}) is running this study (lock {self.path}); "
                 "wait for it to finish or stop it, then run again to resume"
             ) from None
-        lock_file.seek(0)
-        lock_file.truncate()
-        lock_file.write(str(os.getpid()))
-        lock_file.flush()
-        self._file = lock_file
+        self._pid_path.write_text(str(os.getpid()))
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._file is not None:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
+        self._lock.release()

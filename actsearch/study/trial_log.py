@@ -19,7 +19,7 @@ from pathlib import Path
 
 from optuna.trial import FrozenTrial
 
-from actsearch.search.worker import TrialOutcome
+from actsearch.study.outcome import TrialOutcome
 
 __all__ = ["trial_record", "write_json_atomic", "write_text_atomic", "write_trial_log"]
 

@@ -1,0 +1,66 @@
+"""A study without Ray: the study file, its objectives, the storage, resume, trial logs, export.
+
+Everything here reads or writes a study; nothing starts Ray, so ``validate``, ``status``, ``export``,
+``report`` and :func:`load_config` work on any machine that can read the storage.
+
+Example:
+    >>> from actsearch.study import load_study_file, validate_command
+    >>> code, text = validate_command("studies/quickstart.yaml")  # doctest: +SKIP
+    >>> study_file = load_study_file("studies/quickstart.yaml")  # doctest: +SKIP
+"""
+
+from actsearch.study.export import ExportedConfig, export_best, load_config, pick_trial, ranked_candidates
+from actsearch.study.objectives import OBJECTIVES, MissingObjectiveError, ObjectiveSpec, objective_values
+from actsearch.study.resume import FINISHED_STATES, enqueue_retry, load_study, prepare_study, recover_interrupted
+from actsearch.study.sections import (
+    PRUNERS,
+    SAMPLERS,
+    Budget,
+    Execution,
+    Objective,
+    PrunerConfig,
+    SamplerConfig,
+    parse_duration,
+)
+from actsearch.study.storage import DriverLock, journal_path, open_storage, run_directory, storage_description
+from actsearch.study.studyfile import StudyFile, StudyFileError, format_errors, load_study_file, validate_command
+from actsearch.study.outcome import TrialOutcome
+from actsearch.study.trial_log import write_text_atomic, write_trial_log
+
+__all__ = [
+    "FINISHED_STATES",
+    "OBJECTIVES",
+    "PRUNERS",
+    "SAMPLERS",
+    "Budget",
+    "DriverLock",
+    "Execution",
+    "ExportedConfig",
+    "MissingObjectiveError",
+    "Objective",
+    "ObjectiveSpec",
+    "PrunerConfig",
+    "SamplerConfig",
+    "StudyFile",
+    "StudyFileError",
+    "TrialOutcome",
+    "enqueue_retry",
+    "export_best",
+    "format_errors",
+    "journal_path",
+    "load_config",
+    "load_study",
+    "load_study_file",
+    "objective_values",
+    "open_storage",
+    "parse_duration",
+    "pick_trial",
+    "prepare_study",
+    "ranked_candidates",
+    "recover_interrupted",
+    "run_directory",
+    "storage_description",
+    "validate_command",
+    "write_text_atomic",
+    "write_trial_log",
+]
