@@ -145,7 +145,7 @@ def conventional_pipeline_only(loader, batches: int, device: torch.device) -> tu
 
 
 def actsearch_pipeline_only(data: DeviceData, batch_size: int, batches: int) -> float:
-    from actsearch.trainers.batches import epoch_batches
+    from actsearch.trainers.indices import epoch_batches
 
     device = data.device
     augmentation = Augmentation(padding=4, mode="reflect", flip=True)

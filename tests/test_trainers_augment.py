@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from actsearch.trainers.augment import Augmentation, default_padding
-from actsearch.trainers.batches import epoch_batches, steps_per_epoch
+from actsearch.trainers.indices import epoch_batches, steps_per_epoch
 
 
 def _images(n=64, size=16):

@@ -13,7 +13,7 @@ from PIL import Image
 from actsearch.errors import ConfigError
 from actsearch.trainers import DatasetNotFoundError, Task, load_data
 from actsearch.trainers import datasets as datasets_module
-from actsearch.trainers.splits import stratified_order
+from actsearch.trainers.indices import stratified_order
 
 
 def test_digits_load_as_uint8_with_fixed_test_split():

@@ -17,12 +17,11 @@ from actsearch.trainers.command import train_command
 from actsearch.trainers.corruptions import CORRUPTION_CATEGORIES, CORRUPTIONS, corrupt, resolve_corruptions
 from actsearch.trainers.data import DeviceData, load_data
 from actsearch.trainers.datasets import DATASETS
-from actsearch.trainers.errors import DatasetNotFoundError, DivergenceError, TrialOutOfMemoryError
 from actsearch.trainers.hparams import DEFAULT_HPARAMS, resolve_hparams
 from actsearch.trainers.loop import run_trial
 from actsearch.trainers.networks import NETWORKS, build_network, network_stages, register_network
 from actsearch.trainers.presets import PAPER_SETUPS, paper_setup
-from actsearch.trainers.result import TrialResult
+from actsearch.trainers.result import DatasetNotFoundError, DivergenceError, TrialOutOfMemoryError, TrialResult
 from actsearch.trainers.robustness import evaluate_cifar_c, evaluate_corrupted
 from actsearch.trainers.task import Task
 

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 
 from actsearch.errors import ConfigError
 from actsearch.trainers.datasets import DATASETS, RawDataset
-from actsearch.trainers.splits import stratified_order
+from actsearch.trainers.indices import stratified_order
 from actsearch.trainers.task import Task, default_data_root, resolve_device
 
 __all__ = ["DeviceData", "load_data", "load_raw"]

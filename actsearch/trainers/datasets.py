@@ -31,8 +31,8 @@ import numpy as np
 import torch
 
 from actsearch.errors import ConfigError
-from actsearch.trainers.errors import DatasetNotFoundError
-from actsearch.trainers.splits import stratified_order
+from actsearch.trainers.indices import stratified_order
+from actsearch.trainers.result import DatasetNotFoundError
 
 __all__ = ["DATASETS", "DatasetSource", "RawDataset", "decode_image"]
 

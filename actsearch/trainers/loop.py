@@ -26,15 +26,14 @@ import torch.nn as nn
 
 from actsearch.errors import ConfigError
 from actsearch.trainers.augment import Augmentation, default_padding
-from actsearch.trainers.batches import epoch_batches, steps_per_epoch
 from actsearch.trainers.corruptions import resolve_corruptions
 from actsearch.trainers.data import DeviceData, load_data
-from actsearch.trainers.errors import DivergenceError, TrialOutOfMemoryError
 from actsearch.trainers.evaluate import Preprocess, evaluate, measure_latency, synchronize
 from actsearch.trainers.hparams import resolve_hparams
+from actsearch.trainers.indices import epoch_batches, steps_per_epoch
 from actsearch.trainers.networks import build_network
 from actsearch.trainers.optim import build_optimizer, build_scheduler
-from actsearch.trainers.result import TrialResult
+from actsearch.trainers.result import DivergenceError, TrialOutOfMemoryError, TrialResult
 from actsearch.trainers.robustness import evaluate_corrupted
 from actsearch.trainers.task import Task, resolve_device
 
