@@ -360,12 +360,12 @@ def test_each_kernel_is_checked_once_before_its_first_use_and_then_runs(triton_f
                "_ANActKernelsBackward": A.ANAct(base="gelu", num_channels=6)}
     random_state = torch.get_rng_state()
     for backward_name, module in modules.items():
+        with torch.inference_mode():  # the first use, so the check, in inference mode
+            module(x)
         leaf = x.clone().requires_grad_()
         out = module(leaf)
         assert out.grad_fn.name() == backward_name and out.dtype == dtype
         out.float().sum().backward()
-        with torch.inference_mode():
-            module(x)
     assert torch.equal(torch.get_rng_state(), random_state)  # the check draws from a generator of its own
     assert cuda._verdicts == {("layeract", dtype, True): True, ("apalu", dtype, True): True,
                               ("anact", dtype, kernels.ANACT_KINDS["gelu"], False): True}
@@ -400,3 +400,12 @@ def test_a_wrong_gradient_alone_is_caught_too(triton_for_cpu_tensors, monkeypatc
     (expected,) = torch.autograd.grad(official(y64, "sigmoid"), y64, torch.ones_like(y64))
     torch.testing.assert_close(out, official(y.detach(), "sigmoid"), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(grad, expected.float(), rtol=1e-4, atol=1e-4)
+
+
+def test_the_check_keeps_its_tensors_from_the_callers_saved_tensor_hooks(triton_for_cpu_tensors):
+    y = torch.randn(8, 16, 4, 4, requires_grad=True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        out = A.LayerAct()(y)  # checked first, on 2 samples
+    assert out.grad_fn.name() == "_LayerActKernelsBackward"
+    assert [t.shape for t in saved if t.dim() == 4] == [y.shape]  # the layer's input only

@@ -326,6 +326,8 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
         without apalu: ``a`` and ``b`` are None)."""
         beta, mean = arguments[0], self.running_mean if self.subtract_mean else None
         inputs = (selfcheck.test_input(like),) if beta is None else (selfcheck.test_input(like), beta)
+        with torch.inference_mode(False):  # the kernels' autograd node saves them, which an inference tensor forbids
+            arguments = (*arguments[:3], arguments[3].clone(), *arguments[4:])
 
         def reference(x, learned=None):
             scale = self.gain_scale if learned is None else self.gain_scale + 0.3 * torch.tanh(learned)

@@ -51,7 +51,7 @@ __all__ = [
 Backend = ModuleType  # kernels.cpu or kernels.cuda, with the functions the module docstring lists
 # ANAct's bases as the kernels number them (kernels.c and triton_kernels.py); p is LeakyReLU's slope
 ANACT_KINDS = {"relu": 0, "leaky_relu": 1, "silu": 2, "hardsilu": 3, "gelu": 4, "gelu_tanh": 5, "apalu": 6}
-# device type -> the backend for it once loaded, or None (an entry the tests point elsewhere)
+# device type -> its backend's loader, which gives the backend, or None where it cannot run
 _LOADERS = {"cpu": cpu.loaded, "cuda": cuda.loaded}
 
 

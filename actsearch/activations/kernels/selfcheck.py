@@ -40,6 +40,10 @@ def test_input(like: torch.Tensor) -> torch.Tensor:
     return values.to(like.dtype).contiguous(memory_format=layout)
 
 
+def _same(value: torch.Tensor) -> torch.Tensor:
+    return value
+
+
 def mismatch(through_kernels: Callable[..., torch.Tensor], reference: Callable[..., torch.Tensor],
              inputs: Sequence[torch.Tensor]) -> str | None:
     """None when ``through_kernels(*inputs)`` and ``reference`` agree, output and gradients (for the same random
@@ -47,7 +51,10 @@ def mismatch(through_kernels: Callable[..., torch.Tensor], reference: Callable[.
     the inputs in float32 (so half-precision rounding in it does not pass for a kernel error)."""
     device, dtype = inputs[0].device, inputs[0].dtype
     results = []
-    with torch.inference_mode(False), torch.enable_grad(), torch.autocast(device.type, enabled=False):
+    # apart from the caller's autograd settings: inference mode, no_grad, autocast, saved-tensor hooks (offloading,
+    # checkpointing), which would otherwise see the check's tensors
+    with torch.inference_mode(False), torch.enable_grad(), torch.autocast(device.type, enabled=False), \
+            torch.autograd.graph.saved_tensors_hooks(_same, _same):
         grad_out = None
         for function, wide in ((through_kernels, False), (reference, True)):
             leaves = [(value.float() if wide else value).detach().clone().requires_grad_() for value in inputs]
