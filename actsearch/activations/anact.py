@@ -313,7 +313,7 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
             None if beta is None else beta.detach(), self.subtract_mean, _GAIN_FLOOR, apalu,
             pooled=per_channel and not self.per_channel,
         )
-        arguments = (beta, a, b, coefficients, backend, kind, parameter, per_channel, self.base)
+        arguments = (beta, a, b, coefficients, backend, kind, parameter, per_channel, self._modules["base"])
         if backend.trusted(("anact", x.dtype, kind, per_channel), lambda: self._check_kernels(x, arguments)):
             try:
                 return _ANActKernels.apply(x, *arguments)

@@ -106,7 +106,7 @@ class _APALUKernels(torch.autograd.Function):
             grad_x, grad_a, grad_b = ctx.backend.apalu_backward(x, grad, a, b, ctx.per_channel, needs[0], parameters)
         except kernels.KernelUnavailable:  # warned once: differentiate the PyTorch implementation
             grad_x, grad_a, grad_b = kernels.recomputed_gradients(_apalu_per_layer_or_channel, (x, a, b), needs, grad)
-        if parameters:
+        if parameters and grad_a.dtype != a.dtype:  # the CUDA kernels sum in float32
             grad_a, grad_b = grad_a.to(a.dtype), grad_b.to(b.dtype)
         return grad_x, grad_a, grad_b, None, None
 

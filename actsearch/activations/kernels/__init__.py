@@ -58,7 +58,7 @@ _LOADERS = {"cpu": cpu.loaded, "cuda": cuda.loaded}
 def backend_for(x: torch.Tensor) -> Backend | None:
     """The kernels for ``x``'s device, or None where the PyTorch implementations must run (see the module
     docstring). Whether a given tensor suits them is the backend's ``accepts``."""
-    if type(x) is not torch.Tensor or not switched_on() or torch.compiler.is_compiling() or torch.jit.is_tracing():
+    if type(x) is not torch.Tensor or torch.compiler.is_compiling() or torch.jit.is_tracing() or not switched_on():
         return None
     load = _LOADERS.get(x.device.type)
     return None if load is None else load()

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from actsearch.activations.kernels.switch import switched_on
 
-__all__ = ["BASE_FLAGS", "FLAG_SETS", "build", "library"]
+__all__ = ["BASE_FLAGS", "FLAG_SETS", "build", "library", "load"]
 
 SOURCE = Path(__file__).with_name("kernels.c")
 # -fno-trapping-math lets clamps become vector selects; -fno-tree-pre keeps gcc from turning them back into branches
@@ -134,9 +134,12 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
 
 
 def library() -> ctypes.CDLL | None:
-    """The loaded kernels, or None when they are turned off or could not be built (warned once)."""
-    if not switched_on():
-        return None
+    """The loaded kernels, or None when they are switched off or could not be built (warned once)."""
+    return load() if switched_on() else None
+
+
+def load() -> ctypes.CDLL | None:
+    """:func:`library` whether or not the kernels are switched off (the caller asked the switch already)."""
     if not _loaded:
         with _lock:
             if not _loaded:
@@ -147,7 +150,7 @@ def library() -> ctypes.CDLL | None:
                         f"actsearch: the CPU kernels for LayerAct, ANAct and APALU are unavailable, so these run "
                         f"slower on the CPU ({error})",
                         RuntimeWarning,
-                        stacklevel=2,
+                        stacklevel=3,
                     )
                     _loaded.append(None)
     return _loaded[0]

@@ -24,7 +24,6 @@ from types import ModuleType
 import torch
 
 from actsearch.activations.kernels import c_library
-from actsearch.activations.kernels.c_library import library
 from actsearch.activations.kernels.tensors import is_channels_last, same_layout
 
 __all__ = [
@@ -45,11 +44,12 @@ __all__ = [
 
 ANACT_KINDS = frozenset(range(7))  # every base of actsearch.activations.kernels.ANACT_KINDS, apalu included
 ANACT_STATISTICS = True  # anact_prepare takes in a sample's statistics itself, in the same pass
+_THIS = sys.modules[__name__]
 
 
 def loaded() -> ModuleType | None:
-    """This backend once its library is loaded (built if need be), else None (turned off or no compiler)."""
-    return sys.modules[__name__] if library() is not None else None
+    """This backend once its library is loaded (built if need be), else None (no compiler)."""
+    return _THIS if c_library.load() is not None else None
 
 
 def trusted(key: object, check: Callable[[], str | None]) -> bool:

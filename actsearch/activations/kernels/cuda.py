@@ -50,11 +50,12 @@ ANACT_KINDS = frozenset(range(6))  # the parameter-free bases of actsearch.activ
 ANACT_STATISTICS = False  # the caller updates ANAct's running statistics before anact_prepare
 _DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _verdicts: dict[Hashable, bool] = {}  # whether each kernel checked so far agreed with PyTorch
+_THIS = sys.modules[__name__]
 
 
 def loaded() -> ModuleType | None:
     """This backend where Triton is installed and its kernels have not failed, else None."""
-    return sys.modules[__name__] if launch.triton_available() and not launch._failed else None
+    return _THIS if launch.triton_available() and not launch._failed else None
 
 
 def trusted(key: Hashable, check: Callable[[], str | None]) -> bool:
