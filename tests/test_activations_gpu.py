@@ -9,7 +9,7 @@ import torch
 
 import actsearch.activations as A
 from actsearch.activations import kernels
-from actsearch.activations.kernels import cuda
+from actsearch.activations.kernels import cpu, cuda
 from actsearch.activations.kernels import triton_launch as gpu
 from actsearch.activations.layeract import _LayerActKernels
 
@@ -409,3 +409,17 @@ def test_the_check_keeps_its_tensors_from_the_callers_saved_tensor_hooks(triton_
         out = A.LayerAct()(y)  # checked first, on 2 samples
     assert out.grad_fn.name() == "_LayerActKernelsBackward"
     assert [t.shape for t in saved if t.dim() == 4] == [y.shape]  # the layer's input only
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float64])
+def test_modules_in_another_precision_take_the_kernels_and_get_gradients_in_theirs(triton_for_cpu_tensors, dtype):
+    # the Triton kernels take the parameters and buffers in float32 (the C kernels only float32 ones)
+    x = torch.randn(4, 6, 5, 5).to(torch.float16).requires_grad_()
+    for module, backward_name in ((A.APALU(per_channel=True, num_channels=6), "_APALUKernelsBackward"),
+                                  (A.ANAct(base="silu", num_channels=6), "_ANActKernelsBackward")):
+        module = module.to(dtype)
+        out = module(x)
+        assert out.grad_fn.name() == backward_name
+        out.float().sum().backward()
+        assert all(p.grad.dtype == dtype and torch.isfinite(p.grad).all() for p in module.parameters())
+    assert not A.APALU().double()._kernels_take(cpu, torch.randn(2, 3))

@@ -161,8 +161,8 @@ class _ANActKernels(torch.autograd.Function):
             grad_x, *per_channel = ctx.backend.anact_backward(ctx.kind, ctx.parameter, x, grad, coefficients,
                                                               ctx.per_channel, needs[0], needs[1], needs[2] or needs[3])
         except kernels.KernelUnavailable:  # warned once: differentiate the PyTorch formula (no apalu base here)
-            scale, mean = coefficients[0], coefficients[2]
-            grad_x, grad_scale = kernels.recomputed_gradients(lambda leaf, factor: _scaled(ctx.base, leaf, factor, mean),
+            base, scale, mean = ctx.base, coefficients[0], coefficients[2]
+            grad_x, grad_scale = kernels.recomputed_gradients(lambda leaf, factor: _scaled(base, leaf, factor, mean),
                                                               (x, scale), needs[:2], grad)
             per_channel = [None if grad_scale is None else grad_scale * coefficients[3], None, None]
         parameters = [
@@ -283,7 +283,9 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
         if self._kernel_base is None or self._kernel_base[0] not in backend.ANACT_KINDS:
             return False
         running_mean = self._buffers["running_mean"]  # lazy (uninitialized) together with the other buffers and beta
-        if x.dim() < 1 or x.numel() == 0 or is_lazy(running_mean) or running_mean.dtype != torch.float32:
+        if x.dim() < 1 or x.numel() == 0 or is_lazy(running_mean):
+            return False
+        if running_mean.dtype not in backend.PARAMETER_DTYPES:
             return False
         if self.per_channel and (x.dim() < 2 or x.shape[1] != running_mean.numel()):
             return False  # the PyTorch path raises the error

@@ -178,7 +178,9 @@ class APALU(nn.modules.lazy.LazyModuleMixin, nn.Module):
 
     def _kernels_take(self, backend, x: torch.Tensor) -> bool:
         """Whether ``backend``'s kernels can compute this layer for ``x`` (ANAct asks too, for its base)."""
-        if x.dim() < 1 or x.numel() == 0 or self.has_uninitialized_params() or self.a_raw.dtype != torch.float32:
+        if x.dim() < 1 or x.numel() == 0 or self.has_uninitialized_params():
+            return False
+        if self.a_raw.dtype not in backend.PARAMETER_DTYPES:
             return False
         if self.per_channel and (x.dim() < 2 or x.shape[1] != self.a_raw.numel()):
             return False  # the PyTorch path raises the error

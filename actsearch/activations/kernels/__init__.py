@@ -5,7 +5,9 @@ for a tensor, the C kernels on the CPU (:mod:`~actsearch.activations.kernels.cpu
 Both backends have the same functions: ``accepts(x, channels_last_ok)``; ``layeract_groups``,
 ``layeract_forward`` and ``layeract_backward``; ``anact_prepare`` (ANAct's coefficients, and on the CPU its
 running statistics), ``anact_forward`` and ``anact_backward``; ``apalu_forward`` and ``apalu_backward``; and
-``trusted(key, check)``, the first-use check of a kernel (CUDA only). Each family keeps its math, one autograd
+``trusted(key, check)``, the first-use check of a kernel (CUDA only); and constants: ``ANACT_KINDS`` (the bases it
+implements), ``ANACT_STATISTICS`` (whether ``anact_prepare`` takes in the batch's statistics) and
+``PARAMETER_DTYPES`` (of the parameters and buffers it reads). Each family keeps its math, one autograd
 Function for the kernels, and a few lines that ask :func:`backend_for`.
 
 PyTorch runs where a backend would not: with the kernels switched off (``ACTSEARCH_NATIVE_KERNELS=0`` or

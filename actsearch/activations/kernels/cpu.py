@@ -29,6 +29,7 @@ from actsearch.activations.kernels.tensors import is_channels_last, same_layout
 __all__ = [
     "ANACT_KINDS",
     "ANACT_STATISTICS",
+    "PARAMETER_DTYPES",
     "accepts",
     "anact_backward",
     "anact_forward",
@@ -44,6 +45,7 @@ __all__ = [
 
 ANACT_KINDS = frozenset(range(7))  # every base of actsearch.activations.kernels.ANACT_KINDS, apalu included
 ANACT_STATISTICS = True  # anact_prepare takes in a sample's statistics itself, in the same pass
+PARAMETER_DTYPES = frozenset({torch.float32})  # of ANAct's buffers and APALU's parameters, which the kernels read
 _THIS = sys.modules[__name__]
 
 

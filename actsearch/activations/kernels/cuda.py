@@ -33,6 +33,7 @@ from actsearch.activations.kernels.tensors import is_channels_last
 __all__ = [
     "ANACT_KINDS",
     "ANACT_STATISTICS",
+    "PARAMETER_DTYPES",
     "accepts",
     "anact_backward",
     "anact_forward",
@@ -49,6 +50,7 @@ __all__ = [
 ANACT_KINDS = frozenset(range(6))  # the parameter-free bases of actsearch.activations.kernels.ANACT_KINDS
 ANACT_STATISTICS = False  # the caller updates ANAct's running statistics before anact_prepare
 _DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+PARAMETER_DTYPES = frozenset({*_DTYPES, torch.float64})  # taken in float32, their gradients given back in theirs
 _verdicts: dict[Hashable, bool] = {}  # whether each kernel checked so far agreed with PyTorch
 _THIS = sys.modules[__name__]
 

@@ -17,8 +17,8 @@ writes the input gradient (above ``2 * BACKWARD_CHUNK`` elements it reads them t
 from L2, since the whole sample would not fit in registers). Larger samples (an ImageNet ResNet's first stage:
 64 x 56 x 56) are cut into blocks, one program each, so that a small batch still fills the GPU: a kernel takes
 each block's partial sums, PyTorch adds them up per sample in float64, and a second kernel does the
-elementwise part (one more read of the input each way). Backward recomputes the gate (arithmetic is cheap on a GPU; memory is not), so
-only the input is kept. Statistics are summed in float32 after a shift by the sample's first element (so the
+elementwise part (one more read of the input each way). Backward recomputes the gate (arithmetic is cheap on a
+GPU; memory is not), so only the input is kept. Statistics are summed in float32 after a shift by the sample's first element (so the
 one-pass variance does not cancel); float16/bfloat16 inputs are computed in float32 and the output has the
 input's dtype.
 
