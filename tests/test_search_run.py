@@ -27,6 +27,7 @@ from actsearch.report import study_status
 from actsearch.search import run_study
 from actsearch.study import load_study_file, run_directory
 from actsearch.trainers import DatasetNotFoundError, DivergenceError, TrialOutOfMemoryError, TrialResult
+from kill_points import STEPS
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -307,3 +308,94 @@ def test_unreachable_storage_is_a_config_error(tmp_path):
     study_file = load_study_file(write_study(tmp_path, "nowhere", trials=1, extra=extra))
     with pytest.raises(ConfigError, match="cannot open storage sqlite:///.*missing/folder/runs.db"):
         run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=FakeRunner())
+
+
+KILLED_DRIVER_SCRIPT = """
+import os, sys, time
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from kill_points import install
+from actsearch.search import run_study
+from actsearch.study import load_study_file
+from actsearch.trainers import TrialResult
+
+study_path, runs_dir, step, address, marker = sys.argv[1:]
+
+def crash_first_then_slow(task, config, on_epoch):
+    if not os.path.exists(marker):  # the first trial's worker dies
+        Path(marker).touch()
+        os._exit(1)
+    for epoch in range(1, task.epochs + 1):
+        time.sleep(0.5)
+        on_epoch(epoch, {{"epoch": epoch, "val_accuracy": 0.5, "train_loss": 1.0}})
+    return TrialResult(val_accuracy=0.5, epochs_completed=task.epochs)
+
+install(step)
+run_study(load_study_file(study_path), runs_dir=runs_dir, ray_address=address, progress=False,
+          trial_runner=crash_first_then_slow)
+"""
+
+
+def assert_every_configuration_finished_once(study, interrupted):
+    """Each interrupted trial's chain of retries holds its parameters and exactly one complete trial."""
+    for number in interrupted:
+        chain, successors = [number], [t for t in study.trials if t.user_attrs.get("retry_of") == number]
+        while successors:
+            (successor,) = successors
+            chain.append(successor.number)
+            successors = [t for t in study.trials if t.user_attrs.get("retry_of") == successor.number]
+        finished = [n for n in chain if study.trials[n].state == TrialState.COMPLETE]
+        assert len(finished) == 1, f"trial {number}: its configuration finished {len(finished)} times"
+        assert all(study.trials[n].params == study.trials[number].params for n in chain)
+
+
+@pytest.mark.parametrize("interruption", ["worker_died", "ctrl_c"])
+@pytest.mark.parametrize("step", STEPS)
+def test_driver_killed_at_each_step_of_a_retry_loses_no_configuration(tmp_path, interruption, step):
+    extra = """\
+        baselines: [{family: relu}, {family: silu}]
+    """
+    path = write_study(tmp_path, f"{interruption}_{step}", trials=4, workers=1, extra=extra)
+    study_file = load_study_file(path)
+    script = tmp_path / "driver.py"
+    script.write_text(KILLED_DRIVER_SCRIPT.format(tests=str(Path(__file__).parent)))
+    marker = tmp_path / ("crashed" if interruption == "worker_died" else "no_crash")
+    if interruption == "ctrl_c":
+        marker.touch()
+    address = ray.get_runtime_context().gcs_address
+    driver = subprocess.Popen([sys.executable, str(script), str(path), str(tmp_path), step, address, str(marker)])
+    try:
+        if interruption == "ctrl_c":
+            wait_for_a_running_trial(study_file, tmp_path, driver)
+            driver.send_signal(signal.SIGINT)
+        assert driver.wait(timeout=120) == -signal.SIGKILL  # killed by itself, right after its `step`
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    before = load(study_file, tmp_path)
+    interrupted = [t.number for t in before.trials if t.state in (TrialState.FAIL, TrialState.RUNNING)]
+    assert interrupted
+
+    run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=FakeRunner())
+    study = load(study_file, tmp_path)
+    assert sorted(t.user_attrs["baseline"] for t in trials_by_state(study, TrialState.COMPLETE)
+                  if "baseline" in t.user_attrs) == ["relu", "silu"]
+    assert_every_configuration_finished_once(study, interrupted)
+    assert len(trials_by_state(study, TrialState.COMPLETE)) == 4
+    assert not trials_by_state(study, TrialState.RUNNING) and not trials_by_state(study, TrialState.WAITING)
+
+
+def wait_for_a_running_trial(study_file, runs_dir: Path, driver: subprocess.Popen) -> None:
+    journal = run_directory(study_file.name, runs_dir) / "journal.log"
+    deadline = time.monotonic() + 60
+    while True:
+        assert driver.poll() is None, "the driver ended before it could be interrupted"
+        assert time.monotonic() < deadline, "the driver started no trial in time"
+        if journal.exists():
+            try:
+                if trials_by_state(load(study_file, runs_dir), TrialState.RUNNING):
+                    time.sleep(0.3)  # the trial reached its worker
+                    return
+            except KeyError:  # the study is not created yet
+                pass
+        time.sleep(0.1)

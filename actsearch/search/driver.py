@@ -36,7 +36,7 @@ from actsearch.study import (
     MissingObjectiveError,
     StudyFile,
     TrialOutcome,
-    enqueue_retry,
+    fail_trial,
     objective_values,
     open_storage,
     prepare_study,
@@ -371,22 +371,20 @@ class _Search:
         self.bar.trial_finished(best=self.best_text, running=len(self.running))
 
     def _fail(self, trial: optuna.Trial, kind: str, reason: str, outcome: TrialOutcome | None = None) -> None:
-        trial.set_user_attr("fail_reason", reason)
-        frozen = self.study.tell(trial, state=TrialState.FAIL)
+        retry = kind in RETRIED_FAILURES and trial.user_attrs.get("attempt", 1) <= self.study_file.budget.max_retries
+        frozen, retried = fail_trial(self.study, trial, reason, retry=retry)
         self.counts["failed"] += 1
+        self.counts["retried"] += retried
         self.consecutive_failures += 1
         self.last_failure = reason
-        if kind in RETRIED_FAILURES and frozen.user_attrs.get("attempt", 1) <= self.study_file.budget.max_retries:
-            if enqueue_retry(self.study, frozen):
-                self.counts["retried"] += 1
         write_trial_log(self.run_dir, frozen, outcome)
         self.bar.trial_finished(running=len(self.running), counted=False)
 
     def _interrupt(self) -> None:
         """Ctrl-C: give the trials in flight back to the study, to run again on resume."""
         for entry in self.running.values():
-            entry.trial.set_user_attr("fail_reason", "interrupted")
-            enqueue_retry(self.study, self.study.tell(entry.trial, state=TrialState.FAIL))
+            frozen, _ = fail_trial(self.study, entry.trial, "interrupted", retry=True)
+            write_trial_log(self.run_dir, frozen)
         self.running.clear()
 
     # -- reporting --------------------------------------------------------------------------------

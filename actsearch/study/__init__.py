@@ -11,7 +11,8 @@ Example:
 
 from actsearch.study.export import ExportedConfig, export_best, load_config, pick_trial, ranked_candidates
 from actsearch.study.objectives import OBJECTIVES, MissingObjectiveError, ObjectiveSpec, objective_values
-from actsearch.study.resume import FINISHED_STATES, enqueue_retry, load_study, prepare_study, recover_interrupted
+from actsearch.study.resume import FINISHED_STATES, load_study, prepare_study, recover_interrupted
+from actsearch.study.retries import RETRY_WANTED, enqueue_missing_retries, enqueue_retry, fail_trial
 from actsearch.study.sections import (
     PRUNERS,
     SAMPLERS,
@@ -30,6 +31,7 @@ from actsearch.study.trial_log import write_text_atomic, write_trial_log
 __all__ = [
     "FINISHED_STATES",
     "OBJECTIVES",
+    "RETRY_WANTED",
     "PRUNERS",
     "SAMPLERS",
     "Budget",
@@ -44,8 +46,10 @@ __all__ = [
     "StudyFile",
     "StudyFileError",
     "TrialOutcome",
+    "enqueue_missing_retries",
     "enqueue_retry",
     "export_best",
+    "fail_trial",
     "format_errors",
     "journal_path",
     "load_config",
