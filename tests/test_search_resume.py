@@ -145,3 +145,32 @@ def test_recovery_killed_at_each_step_still_runs_every_interrupted_configuration
         assert study.trials[number].state == TrialState.FAIL
         (retry,) = [t for t in study.trials if t.user_attrs.get("retry_of") == number]
         assert retry.params == params and retry.state == TrialState.COMPLETE
+
+
+def test_a_changed_space_is_refused_before_anything_is_written(study_file, tmp_path):
+    study, _ = prepare(study_file, tmp_path)
+    trial = study.ask()
+    study_file.space.suggest(trial)
+    study.tell(trial, 0.5)
+    journal = tmp_path / "runs" / "resume" / "journal.log"
+    size = journal.stat().st_size
+    (tmp_path / "changed").mkdir()
+    changed = load_yaml_study(
+        tmp_path / "changed",
+        "resume",
+        """\
+        task: {dataset: digits, network: smallcnn, epochs: 2}
+        space:
+          families: {relu: {}, silu: {}, gelu: {}}
+          train: {lr: {choices: [0.01, 0.1]}}
+        baselines: [{family: relu}]
+        """,
+    )
+    with pytest.raises(ConfigError) as raised:
+        prepare(changed, tmp_path)
+    message = str(raised.value)
+    assert "recorded its trials with another search space" in message
+    assert "act.family (recorded choices ['relu', 'silu'], now choices ['relu', 'silu', 'gelu'])" in message
+    assert "train.lr (recorded float range [0.01, 0.3, log], now choices [0.01, 0.1])" in message
+    assert "a new study `name:` (e.g. 'resume-v2')" in message
+    assert journal.stat().st_size == size

@@ -69,6 +69,20 @@ def test_only_the_driver_repairs_a_torn_last_journal_line(tmp_path):
     assert [t.value for t in optuna.load_study(study_name="torn", storage=storage).trials] == [1.0, 2.0]
 
 
+def test_only_the_driver_removes_the_optuna_lock_a_killed_driver_left(tmp_path):
+    storage, where = open_storage(None, "stale", runs_dir=tmp_path)
+    study = optuna.create_study(storage=storage, study_name="stale")
+    lock = tmp_path / "runs" / "stale" / "journal.log.lock"
+    os.symlink(where, lock)  # Optuna's symlink lock, as a driver killed during a journal write leaves it
+    open_storage(None, "stale", runs_dir=tmp_path, create=False)
+    assert lock.is_symlink()  # a reader leaves it: it may be a live driver's
+    storage, _ = open_storage(None, "stale", runs_dir=tmp_path, repair=True)
+    assert not lock.is_symlink() and not lock.exists()
+    study = optuna.load_study(study_name="stale", storage=storage)
+    study.tell(study.ask(), 1.0)  # without waiting for Optuna to release the lock by force
+    assert [t.value for t in study.trials] == [1.0]
+
+
 def test_driver_lock_admits_one_driver_per_study(tmp_path):
     run_dir = run_directory("locked", tmp_path)
     with DriverLock(run_dir):
