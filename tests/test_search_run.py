@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -81,7 +82,8 @@ def score(lr: float) -> float:
 
 class FakeRunner:
     """Stands in for the trainer: ``score(lr) * epoch / epochs`` per epoch, optionally sleeping per epoch,
-    dying (``os._exit``) on the first trial when ``crash_marker`` does not exist yet, or diverging on a family."""
+    dying (``os._exit``) on the first trial when ``crash_marker`` does not exist yet, diverging on a family, or
+    failing every trial with ``error``."""
 
     def __init__(
         self,
@@ -91,14 +93,18 @@ class FakeRunner:
         oom_marker: str | None = None,
         diverge: str | None = None,
         missing_data: bool = False,
+        error: str | None = None,
     ):
         self.epoch_s = epoch_s
         self.crash_marker = crash_marker
         self.oom_marker = oom_marker
         self.diverge = diverge
         self.missing_data = missing_data
+        self.error = error
 
     def __call__(self, task, config, on_epoch):
+        if self.error:
+            raise RuntimeError(self.error)
         if self.missing_data:
             raise DatasetNotFoundError(f"dataset 'cifar10' not found in {task.data_root}")
         if self.crash_marker and not os.path.exists(self.crash_marker):
@@ -274,6 +280,7 @@ def test_driver_killed_then_resumed_finishes_exactly_the_budget(tmp_path):
     told = {t.number: t.value for t in trials_by_state(before, TrialState.COMPLETE)}
     interrupted = {t.number: t.params for t in trials_by_state(before, TrialState.RUNNING)}
     assert len(told) >= 2 and interrupted
+    (logs / f"{min(told)}.json").unlink()  # as if the driver was killed between the tell and the log
 
     summary = run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=FakeRunner())
     assert sorted(summary.recovered) == sorted(interrupted)
@@ -287,6 +294,9 @@ def test_driver_killed_then_resumed_finishes_exactly_the_budget(tmp_path):
         retries = [t for t in study.trials if t.user_attrs.get("retry_of") == number]
         assert len(retries) == 1 and retries[0].params == params and retries[0].state == TrialState.COMPLETE
     assert len({t.params["train.lr"] for t in complete}) == 6  # no trial ran twice
+    told_trials = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.FAIL)]
+    assert sorted(int(log.stem) for log in logs.glob("*.json")) == [t.number for t in told_trials]
+    assert all(json.loads((logs / f"{n}.json").read_text())["fail_reason"] == "interrupted" for n in interrupted)
     originals = [t for t in study.trials if t.user_attrs.get("baseline") == "relu" and "retry_of" not in t.user_attrs]
     assert len(originals) == 1 and study.user_attrs["baselines_enqueued"] is True
     assert not trials_by_state(study, TrialState.RUNNING) and not trials_by_state(study, TrialState.WAITING)
@@ -399,3 +409,52 @@ def wait_for_a_running_trial(study_file, runs_dir: Path, driver: subprocess.Pope
             except KeyError:  # the study is not created yet
                 pass
         time.sleep(0.1)
+
+
+def test_first_trials_failing_alike_stop_the_run_and_keep_the_baselines_queued(tmp_path):
+    extra = """\
+        baselines: [{family: relu}, {family: silu}]
+    """
+    study_file = load_study_file(write_study(tmp_path, "broken", trials=15, workers=1, extra=extra))
+    no_cuda = "Found no NVIDIA driver on your system"
+    with pytest.raises(ConfigError, match=f"the first 3 trials all failed the same way, whatever their configuration: "
+                                          f"error: RuntimeError: {no_cuda}; fix the study file"):
+        run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=FakeRunner(error=no_cuda))
+    study = load(study_file, tmp_path)
+    assert len(trials_by_state(study, TrialState.FAIL)) == 3
+    waiting = trials_by_state(study, TrialState.WAITING)
+    assert sorted(t.user_attrs["retry_of"] for t in waiting) == [0, 1, 2]
+    assert sorted(t.user_attrs.get("baseline", "") for t in waiting) == ["", "relu", "silu"]
+
+    summary = run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=FakeRunner())  # fixed
+    study = load(study_file, tmp_path)
+    complete = trials_by_state(study, TrialState.COMPLETE)
+    assert summary.finished == len(complete) == 15
+    assert sorted(t.user_attrs["baseline"] for t in complete if "baseline" in t.user_attrs) == ["relu", "silu"]
+
+
+def test_diverging_first_trials_do_not_stop_the_run(tmp_path):
+    extra = """\
+        baselines: [{family: silu}, {name: silu2, family: silu, train: {lr: 0.02}}, {name: silu3, family: silu, train: {lr: 0.05}}]
+    """
+    study_file = load_study_file(write_study(tmp_path, "diverging", trials=4, workers=1, extra=extra))
+    summary = run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=FakeRunner(diverge="silu"))
+    assert summary.finished == 4 and summary.failed >= 3
+
+
+@pytest.mark.parametrize("task, placement, message", [
+    ("device: cuda", "global", "task.device: 'cuda' but the Ray cluster has no GPU"),
+    ("device: cpu", "{patterns: [nothing_here]}",
+     "space.placement: pattern 'nothing_here' matches no activation module of network 'smallcnn'"),
+    ("dataset: imagefolder, data_root: /nonexistent", "global", "task.dataset: "),
+])
+def test_mistakes_every_worker_would_make_stop_the_run_before_anything_is_written(tmp_path, task, placement, message):
+    path = tmp_path / "mistaken.yaml"
+    path.write_text(
+        f"name: mistaken\ntask: {{network: smallcnn, {task}}}\n"
+        f"space: {{families: [relu, silu], placement: {placement}}}\nbaselines: [relu]\n"
+        "execution: {workers: 1, gpus_per_trial: 0}\n"
+    )
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        run_study(load_study_file(path), runs_dir=tmp_path, progress=False, trial_runner=FakeRunner())
+    assert not (tmp_path / "runs").exists()

@@ -9,6 +9,7 @@ Example:
     >>> study_file = load_study_file("studies/quickstart.yaml")  # doctest: +SKIP
 """
 
+from actsearch.study.early_failures import EarlyFailures
 from actsearch.study.export import ExportedConfig, export_best, load_config, pick_trial, ranked_candidates
 from actsearch.study.objectives import OBJECTIVES, MissingObjectiveError, ObjectiveSpec, objective_values
 from actsearch.study.resume import FINISHED_STATES, load_study, prepare_study, recover_interrupted
@@ -26,7 +27,7 @@ from actsearch.study.sections import (
 from actsearch.study.storage import DriverLock, journal_path, open_storage, run_directory, storage_description
 from actsearch.study.studyfile import StudyFile, StudyFileError, format_errors, load_study_file, validate_command
 from actsearch.study.outcome import TrialOutcome
-from actsearch.study.trial_log import write_text_atomic, write_trial_log
+from actsearch.study.trial_log import write_missing_trial_logs, write_text_atomic, write_trial_log
 
 __all__ = [
     "FINISHED_STATES",
@@ -36,6 +37,7 @@ __all__ = [
     "SAMPLERS",
     "Budget",
     "DriverLock",
+    "EarlyFailures",
     "Execution",
     "ExportedConfig",
     "MissingObjectiveError",
@@ -65,6 +67,7 @@ __all__ = [
     "run_directory",
     "storage_description",
     "validate_command",
+    "write_missing_trial_logs",
     "write_text_atomic",
     "write_trial_log",
 ]
