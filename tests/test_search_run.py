@@ -435,7 +435,10 @@ def test_first_trials_failing_alike_stop_the_run_and_keep_the_baselines_queued(t
 
 def test_diverging_first_trials_do_not_stop_the_run(tmp_path):
     extra = """\
-        baselines: [{family: silu}, {name: silu2, family: silu, train: {lr: 0.02}}, {name: silu3, family: silu, train: {lr: 0.05}}]
+        baselines:
+          - {family: silu}
+          - {name: silu2, family: silu, train: {lr: 0.02}}
+          - {name: silu3, family: silu, train: {lr: 0.05}}
     """
     study_file = load_study_file(write_study(tmp_path, "diverging", trials=4, workers=1, extra=extra))
     summary = run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=FakeRunner(diverge="silu"))

@@ -190,7 +190,8 @@ def test_the_example_in_the_studies_readme_validates(tmp_path):
 
 
 def test_validate_refuses_a_placement_pattern_that_matches_no_module(tmp_path):
-    text = MINIMAL.replace("families: [relu, silu]", "families: [relu, silu]\n  placement: {patterns: ['nothing_here.*', stage2]}")
+    placement = "\n  placement: {patterns: ['nothing_here.*', stage2]}"
+    text = MINIMAL.replace("families: [relu, silu]", "families: [relu, silu]" + placement)
     path = write(tmp_path, text + "task: {network: smallcnn}\n")
     code, text = validate_command(path)
     assert code == 2

@@ -11,8 +11,8 @@ Each check raises :class:`~actsearch.errors.ConfigError` (``run`` exits 2) namin
 Example:
     >>> check_resources("cpu", gpus_per_trial=0, cluster_gpus=0, largest_node_gpus=0)
     []
-    >>> check_resources("auto", gpus_per_trial=2, cluster_gpus=2, largest_node_gpus=1)
-    ['execution.gpus_per_trial = 2 but the largest node of the Ray cluster has 1 GPUs: no worker can be placed; allowed: at most 1']
+    >>> print(*check_resources("auto", gpus_per_trial=2, cluster_gpus=2, largest_node_gpus=1))
+    execution.gpus_per_trial = 2 but the largest node of the Ray cluster has 1 GPUs: no worker can be placed; allowed: at most 1
 """
 
 from __future__ import annotations
@@ -30,7 +30,14 @@ from actsearch.trainers.data import load_raw
 if TYPE_CHECKING:
     from actsearch.study.studyfile import StudyFile
 
-__all__ = ["LARGE_TRIAL_COUNT", "check_dataset", "check_network", "check_resources", "study_warnings", "unmatched_patterns"]
+__all__ = [
+    "LARGE_TRIAL_COUNT",
+    "check_dataset",
+    "check_network",
+    "check_resources",
+    "study_warnings",
+    "unmatched_patterns",
+]
 
 LARGE_TRIAL_COUNT = 1_000_000
 """More trials than any search finishes: most likely a typo (``1e12`` for ``1e2``)."""

@@ -87,5 +87,6 @@ def _describe(distribution: BaseDistribution) -> str:
     if isinstance(distribution, CategoricalDistribution):
         return f"choices {list(distribution.choices)}"
     kind = "float" if isinstance(distribution, FloatDistribution) else "int"
-    scale = ", log" if distribution.log else (f", step {distribution.step}" if distribution.step not in (None, 1) else "")
+    stepped = distribution.step not in (None, 1)
+    scale = ", log" if distribution.log else (f", step {distribution.step}" if stepped else "")
     return f"{kind} range [{distribution.low:g}, {distribution.high:g}{scale}]"

@@ -73,7 +73,8 @@ def write_missing_trial_logs(run_dir: Path, study: optuna.Study) -> list[int]:
     folder = Path(run_dir) / "trials"
     present = {path.name for path in folder.glob("*.json")} if folder.exists() else set()
     told = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    missing = [trial for trial in study.get_trials(deepcopy=False, states=told) if f"{trial.number}.json" not in present]
+    trials = study.get_trials(deepcopy=False, states=told)
+    missing = [trial for trial in trials if f"{trial.number}.json" not in present]
     for trial in missing:
         write_trial_log(run_dir, trial)
     return [trial.number for trial in missing]
