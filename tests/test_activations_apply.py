@@ -162,3 +162,48 @@ def test_parameter_groups_exclude_norms_biases_and_activations():
          model[4].bias]
     )
     torch.optim.SGD([decay, no_decay], lr=0.1)
+
+
+class _LibraryGELU(nn.Module):
+    """A library's own activation class (as timm's ``timm.layers.GELU``), unknown to apply_activations."""
+
+    def forward(self, x):
+        return nn.functional.gelu(x)
+
+
+def test_extra_types_are_replaced_too():
+    model = nn.Sequential(nn.Linear(3, 5), _LibraryGELU(), nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 2))
+    assert A.apply_activations(model, "la_silu", extra_types=(_LibraryGELU, nn.Tanh)) == 2
+    assert isinstance(model[1], A.LayerAct) and isinstance(model[3], A.LayerAct)
+    with pytest.raises(A.ActivationSpecError, match="extra_types=.*allowed: a tuple of nn.Module classes"):
+        A.apply_activations(model, "relu", extra_types=("Tanh",))
+
+
+class _Functional(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return nn.functional.relu(self.linear(x))
+
+
+def test_a_placement_that_changes_nothing_warns():
+    with pytest.warns(UserWarning, match="replaced nothing in Sequential: it has no activation module of a known "
+                                         r"type; pass its activation classes as extra_types=\(\.\.\.\)"):
+        assert A.apply_activations(nn.Sequential(nn.Linear(3, 5), nn.Tanh()), "silu") == 0
+    with pytest.warns(UserWarning, match="replaced nothing in _Functional"):
+        assert A.apply_activations(_Functional(), "silu") == 0
+    plan = A.PlacementPlan(rules=(A.PlacementRule("nothing_here.*", A.ActivationSpec("silu")),))
+    with pytest.warns(UserWarning) as caught:
+        assert A.apply_activations(resnet18(num_classes=10), plan) == 0
+    messages = [str(w.message) for w in caught]
+    assert messages == [
+        "apply_activations: placement rule 'nothing_here.*' matches no activation module of ResNet; its activation "
+        "modules are named like 'relu', 'layer1.0.relu', 'layer1.1.relu'",
+        "apply_activations: replaced nothing in ResNet: no activation module gets a spec from the plan",
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert A.apply_activations(resnet18(num_classes=10), {"default": {"family": "silu"}, "rules": [
+            {"pattern": "layer4", "spec": {"family": "relu"}}]}) == 17
