@@ -29,6 +29,7 @@ from torch import nn
 from actsearch.errors import ConfigError
 from actsearch.trainers.cifar_c import CIFAR_C_CATEGORIES, CIFAR_C_CORRUPTIONS, cifar_c_corruptions, load_cifar_c
 from actsearch.trainers.corruptions import (
+    CIFAR_C,
     CORRUPTION_CATEGORIES,
     CORRUPTIONS,
     SEVERITIES,
@@ -62,6 +63,8 @@ def evaluate_corrupted(
     names = resolve_corruptions(corruptions)
     if not names:
         raise ConfigError("no corruptions to evaluate; give corruption names, category names or 'all'")
+    if names == [CIFAR_C]:
+        raise ConfigError(f"{CIFAR_C!r} is scored from the official files, not generated: use evaluate_cifar_c")
     levels = _check_severities(severities)
     _check_batch(images, labels, batch_size)
     labels = labels.to(images.device)
