@@ -38,8 +38,8 @@ def _zoom(height: int, width: int, zoom: float) -> tuple[torch.Tensor, torch.Ten
 def snow(x: torch.Tensor, severity: int, generator: torch.Generator) -> torch.Tensor:
     """make_cifar_c.py's snow, per image: a N(loc, scale) layer, centre-zoomed (scipy order-1 clipped zoom),
     zeroed below ``threshold``, cut to 8 bits, streaked by a motion blur at a random angle in [-135, -45]
-    degrees (:func:`~actsearch.trainers.corruptions.blur.motion_streaks`, the numpy stand-in for the Wand call
-    of the original, rounded to 8 bits as the PNG round trip does); the image becomes
+    degrees (:func:`~actsearch.trainers.corruptions.blur.motion_streaks`, which matches the original's Wand
+    call, truncated to 8 bits as ImageMagick's PNG output is); the image becomes
     ``blend * x + (1 - blend) * max(x, 1.5 * gray + 0.5)`` and gets the layer plus the layer turned by 180
     degrees. Streak radius and sigma are in pixels of a 32x32 image (scaled with the size).
     """
@@ -53,6 +53,6 @@ def snow(x: torch.Tensor, severity: int, generator: torch.Generator) -> torch.Te
     angles = torch.rand(n, generator=generator, dtype=torch.float64, device=x.device) * 90 - 135
     size = pixel_scale(x)
     layer = motion_streaks(layer, max(1, round_half_up(radius * size)), sigma * size, angles)
-    layer = (torch.round(layer * 255) / 255).to(x.dtype)
+    layer = (torch.floor(layer * 255 + 1e-3) / 255).to(x.dtype)
     x = blend * x + (1 - blend) * torch.maximum(x, to_gray(x) * 1.5 + 0.5)
     return x + layer + layer.flip(-2, -1)

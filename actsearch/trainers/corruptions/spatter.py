@@ -73,7 +73,7 @@ def _relief(drops: torch.Tensor) -> torch.Tensor:
     """The water's shading from 8-bit drops (N, 1, H, W), as make_cifar_c.py computes it with OpenCV."""
     edges = canny(drops, 50, 150)
     distance = chamfer_distance(edges, cap=20.0)
-    distance = torch.floor(_box3(distance))  # cv2.blur on float32, then astype(uint8)
+    distance = torch.floor(_box3(distance) + 1e-6)  # cv2.blur on float32, then astype(uint8)
     distance = equalize_histogram(distance)
     padded = F.pad(distance, (1, 1, 1, 1), mode="reflect")
     emboss = torch.tensor(_EMBOSS, dtype=distance.dtype, device=distance.device).view(1, 1, 3, 3)
@@ -82,9 +82,10 @@ def _relief(drops: torch.Tensor) -> torch.Tensor:
 
 
 def _box3(x: torch.Tensor) -> torch.Tensor:
-    """cv2.blur(x, (3, 3)): a 3x3 mean with BORDER_REFLECT_101."""
-    box = torch.full((3,), 1 / 3, dtype=torch.float64)
-    return apply_separable(x, filter_matrix(x.shape[-2], box, "reflect"), filter_matrix(x.shape[-1], box, "reflect"))
+    """cv2.blur(x, (3, 3)): a 3x3 mean with BORDER_REFLECT_101 (summed, then divided, so that a mean of
+    whole numbers that is whole comes out exact for the casts that follow)."""
+    ones = torch.ones(3, dtype=torch.float64)
+    return apply_separable(x, filter_matrix(x.shape[-2], ones, "reflect"), filter_matrix(x.shape[-1], ones, "reflect")) / 9
 
 
 def canny(images: torch.Tensor, low: float, high: float) -> torch.Tensor:
