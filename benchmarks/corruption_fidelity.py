@@ -135,8 +135,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steady on a shared machine)")
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    torch.set_num_threads(args.threads)
     started = time.perf_counter()
     task = Task(dataset="imagefolder", data_root=args.data, network="resnet20", width=0.5,
                 train_subset=args.train_subset, seed=args.seed, device="cpu")

@@ -15,9 +15,10 @@ from __future__ import annotations
 import functools
 from importlib import resources
 
+import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.io import decode_png
+from PIL import Image
 
 from actsearch.trainers.corruptions.ops import pixel_scale, to_gray
 from actsearch.trainers.corruptions.registry import register
@@ -31,10 +32,11 @@ _TEXTURE_COUNT = 5
 def frost_textures() -> tuple[torch.Tensor, ...]:
     """The five frost textures as uint8 (3, H, W) RGB tensors, at the scale CIFAR-10-C crops them from."""
     folder = resources.files(__package__) / "frost"
-    return tuple(
-        decode_png(torch.frombuffer(bytearray((folder / f"frost{i}.png").read_bytes()), dtype=torch.uint8))
-        for i in range(1, _TEXTURE_COUNT + 1)
-    )
+    textures = []
+    for i in range(1, _TEXTURE_COUNT + 1):
+        with (folder / f"frost{i}.png").open("rb") as file:
+            textures.append(torch.from_numpy(np.array(Image.open(file).convert("RGB"))).permute(2, 0, 1).contiguous())
+    return tuple(textures)
 
 
 @functools.lru_cache(maxsize=8)
