@@ -97,8 +97,8 @@ def evaluate_cifar_c(
     """Accuracy of ``model`` on the official CIFAR-C files in ``folder``, in :func:`evaluate_corrupted`'s format.
 
     ``corruptions=None`` takes every corruption file present in the folder; otherwise names or categories
-    of the release (including snow, frost and spatter) or 'all' (each file must then exist). ``limit``
-    keeps the first images of every severity block; ``device`` defaults to the model's.
+    of the release or 'all' (each file must then exist). ``limit`` keeps the first images of every severity
+    block; ``device`` defaults to the model's.
     """
     names = cifar_c_corruptions(folder) if corruptions is None else _resolve_cifar_c(corruptions)
     if not names:
