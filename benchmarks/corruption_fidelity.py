@@ -73,7 +73,8 @@ def pixel_rows(images: torch.Tensor) -> list[str]:
 def train(data, epochs: int, seed: int) -> nn.Module:
     """ResNet-20 width 0.5, SGD Nesterov with a one-cycle schedule, crop and flip: a few CPU minutes."""
     torch.manual_seed(seed)
-    model = build_network("resnet20", None, num_classes=len(data.classes), width=0.5).to(memory_format=torch.channels_last)
+    model = build_network("resnet20", None, num_classes=len(data.classes), width=0.5)
+    model = model.to(memory_format=torch.channels_last)
     augment = Augmentation(padding=4, mode="reflect", flip=True)
     generator = torch.Generator().manual_seed(seed)
     batch, count = 128, len(data.train_labels)
@@ -150,7 +151,8 @@ def main() -> None:
                 train_subset=args.train_subset, seed=args.seed, device="cpu")
     data = load_data(task, "cpu")
     print(f"# corruption fidelity, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
-          f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+          f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads\n")
     if not args.skip_pixels:
         print(f"## pixels ({args.images} CIFAR-10 test images)\n")
         print("deterministic: PSNR ours vs reference, mean |ours - reference| (gray levels); random: mean |change| "

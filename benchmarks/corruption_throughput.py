@@ -98,7 +98,8 @@ def main() -> None:
         ours = ours_rate(images, name, args.batch, args.rounds)
         recipe, recipe_note = per_image_rate(per_image, REFERENCE[name])
         package, package_note = per_image_rate(
-            per_image, lambda image, severity, name=name: library.corrupt(image, corruption_name=name, severity=severity))
+            per_image, lambda image, severity, name=name: library.corrupt(image, corruption_name=name,
+                                                                          severity=severity))
         cells = [f"{ours:,.0f}", f"{recipe:,.0f}" if recipe else recipe_note,
                  f"{package:,.0f}" if package else package_note, f"{ours / recipe:.1f}x" if recipe else ""]
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)

@@ -35,7 +35,8 @@ each one is from a reference):
 
 from __future__ import annotations
 
-from actsearch.trainers.corruptions import blur, digital, frost, noise, snow, spatter, weather  # noqa: F401 (they register)
+# importing a corruption module registers its corruptions
+from actsearch.trainers.corruptions import blur, digital, frost, noise, snow, spatter, weather  # noqa: F401
 from actsearch.trainers.corruptions.registry import (
     CIFAR_C,
     CORRUPTION_CATEGORIES,
@@ -50,5 +51,6 @@ from actsearch.trainers.corruptions.registry import (
 __all__ = ["CIFAR_C", "CORRUPTIONS", "CORRUPTION_CATEGORIES", "SEVERITIES", "Corruption", "corrupt", "expand_names",
            "resolve_corruptions"]
 
+# registration follows the module imports; "all" and the registry list the release's order instead
 _RELEASE_ORDER = [name for names in CORRUPTION_CATEGORIES.values() for name in names]
 CORRUPTIONS.update({name: CORRUPTIONS.pop(name) for name in _RELEASE_ORDER})

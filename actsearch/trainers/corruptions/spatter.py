@@ -86,7 +86,8 @@ def _box3(x: torch.Tensor) -> torch.Tensor:
     """cv2.blur(x, (3, 3)): a 3x3 mean with BORDER_REFLECT_101 (summed, then divided, so that a mean of
     whole numbers that is whole comes out exact for the casts that follow)."""
     ones = torch.ones(3, dtype=torch.float64)
-    return apply_separable(x, filter_matrix(x.shape[-2], ones, "reflect"), filter_matrix(x.shape[-1], ones, "reflect")) / 9
+    rows, cols = filter_matrix(x.shape[-2], ones, "reflect"), filter_matrix(x.shape[-1], ones, "reflect")
+    return apply_separable(x, rows, cols) / 9
 
 
 def canny(images: torch.Tensor, low: float, high: float) -> torch.Tensor:
