@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from urllib.error import URLError
 
@@ -143,6 +142,6 @@ def test_a_trial_scores_the_release_files_end_to_end(tmp_path):
     report = {"task": task.to_dict(), "plan": {"default": {"family": "relu"}}, "result": result.to_dict()}
     assert "corrupted accuracy (official CIFAR-10-C files)" in format_report(report)
     with pytest.raises(ConfigError, match="image_size = 24 but the official CIFAR-C images are 32x32"):
-        run_trial(dataclasses.replace(task, image_size=24), "relu", data=data)
+        run_trial(task.replace(image_size=24), "relu", data=data)
     with pytest.raises(ConfigError, match="CIFAR-100-C' does not exist"):
-        run_trial(dataclasses.replace(task, dataset="cifar100"), "relu", data=data)
+        run_trial(task.replace(dataset="cifar100"), "relu", data=data)

@@ -26,26 +26,16 @@ import torch.nn as nn
 
 from actsearch.errors import ConfigError
 from actsearch.trainers.augment import Augmentation, default_padding
-<<<<<<< HEAD
-from actsearch.trainers.corruptions import resolve_corruptions
-=======
-from actsearch.trainers.batches import epoch_batches, steps_per_epoch
 from actsearch.trainers.cifar_c import cifar_c_for_task
 from actsearch.trainers.corruptions import CIFAR_C, resolve_corruptions
->>>>>>> corruptions
 from actsearch.trainers.data import DeviceData, load_data
 from actsearch.trainers.evaluate import Preprocess, evaluate, measure_latency, synchronize
 from actsearch.trainers.hparams import resolve_hparams
 from actsearch.trainers.indices import epoch_batches, steps_per_epoch
 from actsearch.trainers.networks import build_network
 from actsearch.trainers.optim import build_optimizer, build_scheduler
-<<<<<<< HEAD
 from actsearch.trainers.result import DivergenceError, TrialOutOfMemoryError, TrialResult
-from actsearch.trainers.robustness import evaluate_corrupted
-=======
-from actsearch.trainers.result import TrialResult
 from actsearch.trainers.robustness import evaluate_cifar_c, evaluate_corrupted
->>>>>>> corruptions
 from actsearch.trainers.task import Task, resolve_device
 
 __all__ = ["run_trial"]

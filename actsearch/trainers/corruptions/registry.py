@@ -10,13 +10,12 @@ Each corruption module registers its functions with :func:`register`; :func:`cor
 
 from __future__ import annotations
 
-import difflib
 import functools
 from collections.abc import Callable, Iterable, Mapping
 
 import torch
 
-from actsearch.errors import ConfigError
+from actsearch.errors import ConfigError, unknown_name
 
 __all__ = ["CIFAR_C", "CORRUPTIONS", "CORRUPTION_CATEGORIES", "SEVERITIES", "Corruption", "corrupt", "expand_names",
            "generator_for", "register", "resolve_corruptions"]
@@ -66,7 +65,8 @@ def resolve_corruptions(spec: str | Iterable[str] | None) -> list[str]:
     if CIFAR_C in keys:
         if any(key != CIFAR_C for key in keys):
             raise ConfigError(f"{CIFAR_C!r} scores the official CIFAR-C files and cannot be mixed with generated "
-                              f"corruptions, got {items!r}; give {CIFAR_C!r} alone, or {_allowed_text()}")
+                              f"corruptions, got {items!r}; give {CIFAR_C!r} alone, or only generated corruptions and "
+                              f"categories ({', '.join(CORRUPTION_CATEGORIES)}, all)")
         return [CIFAR_C]
     return expand_names(spec, CORRUPTIONS, CORRUPTION_CATEGORIES, _unknown_message)
 
@@ -117,23 +117,9 @@ def register(name: str) -> Callable[[Callable], Corruption]:
     return decorate
 
 
-def _allowed_text() -> str:
-    return (
-        f"allowed corruptions: {', '.join(CORRUPTIONS)}; "
-        f"categories: {', '.join(CORRUPTION_CATEGORIES)}; 'all'; or {CIFAR_C!r} (the official files)"
-    )
-
-
 def _unknown_message(name: object) -> str:
-    message = f"unknown corruption {name!r}; {_allowed_text()}"
-    if isinstance(name, str):
-        candidates = [*CORRUPTIONS, *CORRUPTION_CATEGORIES, CIFAR_C]
-        close = [c for c in candidates if c.startswith(name.lower())] or difflib.get_close_matches(
-            name.lower(), candidates, n=1
-        )
-        if close:
-            message += f"; did you mean {close[0]!r}?"
-    return message
+    """Every corruption, then the categories, ``all`` and ``cifar-c`` (the official files)."""
+    return unknown_name("corruption", name, [*CORRUPTIONS, *CORRUPTION_CATEGORIES, "all", CIFAR_C])
 
 
 def _check_images(images: object, name: str) -> torch.Tensor:
