@@ -76,7 +76,7 @@ class TrialWorker:
         except DatasetNotFoundError as error:
             self._fail(outcome, "missing_dataset", str(error), history)
         except DivergenceError as error:
-            self._fail(outcome, "diverged", f"diverged: {error}", history)
+            self._fail(outcome, "diverged", f"diverged: {error}", error.history or history)
         except (TrialOutOfMemoryError, torch.cuda.OutOfMemoryError, MemoryError) as error:
             self._fail(outcome, "out_of_memory", f"out of memory: {error}", history)
             if torch.cuda.is_available():
