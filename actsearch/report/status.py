@@ -1,7 +1,7 @@
 """``actsearch status``: a study at a glance, as text.
 
-Counts by state, the best trials with their decoded configurations, the running trials, and the
-failures with their reasons. Reads the study only; safe while a driver runs.
+Counts by state, the families of the space no trial completed, the best trials with their decoded
+configurations, the running trials (epoch and latest metrics), and the failures with their reasons. Reads the study only; safe while a driver runs.
 
 Example:
     >>> from actsearch.study import load_study_file
@@ -20,7 +20,14 @@ from pathlib import Path
 from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.report.data import describe_config
-from actsearch.study import FINISHED_STATES, StudyFile, load_study, ranked_candidates, storage_description
+from actsearch.study import (
+    FINISHED_STATES,
+    StudyFile,
+    load_study,
+    ranked_candidates,
+    storage_description,
+    uncovered_families,
+)
 
 __all__ = ["study_status"]
 
@@ -40,6 +47,9 @@ def study_status(study_file: StudyFile, *, runs_dir: str | Path = ".", top: int 
         f"finished: {finished}/{study_file.budget.trials}; "
         + ", ".join(f"{state.name.lower()} {states[state.name]}" for state in _STATE_ORDER),
     ]
+    never = uncovered_families(study, study_file.space)
+    if never:
+        lines.append("families never completed: " + ", ".join(never))
     candidates = ranked_candidates(study)
     if candidates:
         title = "best trials" if len(objectives) == 1 else f"Pareto set ({len(candidates)} trials)"

@@ -9,6 +9,7 @@ Example:
     >>> study_file = load_study_file("studies/quickstart.yaml")  # doctest: +SKIP
 """
 
+from actsearch.study.coverage import enqueue_family_coverage, uncovered_families
 from actsearch.study.export import ExportedConfig, export_best, load_config, pick_trial, ranked_candidates
 from actsearch.study.objectives import OBJECTIVES, MissingObjectiveError, ObjectiveSpec, objective_values
 from actsearch.study.resume import FINISHED_STATES, enqueue_retry, load_study, prepare_study, recover_interrupted
@@ -44,6 +45,7 @@ __all__ = [
     "StudyFile",
     "StudyFileError",
     "TrialOutcome",
+    "enqueue_family_coverage",
     "enqueue_retry",
     "export_best",
     "format_errors",
@@ -60,6 +62,7 @@ __all__ = [
     "recover_interrupted",
     "run_directory",
     "storage_description",
+    "uncovered_families",
     "validate_command",
     "write_text_atomic",
     "write_trial_log",

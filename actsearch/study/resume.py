@@ -2,7 +2,8 @@
 
 - trials left RUNNING by a driver that was killed are marked FAIL ("interrupted") and their
   parameters are enqueued again;
-- baselines are enqueued once in the study's life (``study.user_attrs["baselines_enqueued"]``);
+- baselines are enqueued once in the study's life (``study.user_attrs["baselines_enqueued"]``), then, with
+  ``budget.cover_families``, one centred trial per family no baseline runs (:mod:`actsearch.study.coverage`);
 - the sampler is seeded with ``seed + number of trials so far``, so a resumed run does not propose
   the trials the first one already proposed.
 
@@ -28,6 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.version import __version__
 from actsearch.errors import ConfigError
+from actsearch.study.coverage import COVER_ATTR, enqueue_family_coverage
 from actsearch.study.storage import open_storage
 from actsearch.study.studyfile import StudyFile
 from actsearch.spaces import Baseline
@@ -77,6 +79,10 @@ def prepare_study(
     study.sampler = study_file.sampler_config.build(study_file.seed + len(study.get_trials(deepcopy=False)))
     interrupted = recover_interrupted(study)
     enqueue_baselines(study, study_file)
+    if study_file.budget.cover_families:
+        baseline_families = [family for entry in study_file.baselines
+                             for family in study_file.space.family_of(study_file.space.baseline_params(entry))]
+        enqueue_family_coverage(study, study_file.space, covered_by_baselines=baseline_families)
     return study, interrupted
 
 
@@ -117,8 +123,9 @@ def load_study(study_file: StudyFile, *, runs_dir: str | Path = ".") -> optuna.S
 def retry_attributes(trial: FrozenTrial) -> dict:
     """User attributes of the re-enqueued copy of a failed trial."""
     attributes = {"attempt": trial.user_attrs.get("attempt", 1) + 1, "retry_of": trial.number}
-    if "baseline" in trial.user_attrs:
-        attributes["baseline"] = trial.user_attrs["baseline"]
+    for key in ("baseline", COVER_ATTR):
+        if key in trial.user_attrs:
+            attributes[key] = trial.user_attrs[key]
     return attributes
 
 
