@@ -27,8 +27,9 @@ from optuna.trial import TrialState
 from actsearch.activations import cpu_kernels_available
 from actsearch.errors import ActsearchError, ConfigError
 from actsearch.search.cluster import RaySession
-from actsearch.search.progress import TrialProgress
+from actsearch.search.progress import TrialProgress, epoch_line, trial_line
 from actsearch.search.runner import TrainerRunner, TrialRunner
+from actsearch.search.timeouts import TrialTimeLimit
 from actsearch.study import (
     FINISHED_STATES,
     OBJECTIVES,
@@ -43,6 +44,7 @@ from actsearch.study import (
     run_directory,
     write_trial_log,
 )
+from actsearch.study.trial_log import write_running_log
 
 __all__ = ["RunSummary", "run_study"]
 
@@ -102,7 +104,7 @@ def run_study(
 
     ``ray_address`` joins a running Ray cluster (default: the study file's, else a local Ray).
     ``runs_dir`` holds ``runs/<name>/`` (journal, per-trial logs). ``progress`` draws a bar on a
-    terminal and prints the summary line. ``trial_runner`` replaces the trainer (tests, benchmarks).
+    terminal, else prints a line per finished trial (and per epoch with ``verbose``), and the summary line. ``trial_runner`` replaces the trainer (tests, benchmarks).
     """
     target = study_file.budget.trials if n_trials is None else n_trials
     if target < 1:
@@ -124,7 +126,7 @@ def run_study(
                 gpus_per_trial=execution.gpus_per_trial,
                 verbose=verbose,
             ) as session:
-                summary = search.run(session, trial_runner or TrainerRunner(), progress=progress)
+                summary = search.run(session, trial_runner or TrainerRunner(), progress=progress, verbose=verbose)
     if progress:
         print(summary, file=sys.stderr)
     return summary
@@ -145,7 +147,10 @@ def _optuna_verbosity(verbose: bool):
 class _Running:
     trial: optuna.Trial
     worker: int  # index into _Search.workers
+    config: dict | None = None
     reported: set[int] = field(default_factory=set)  # epochs already given to trial.report
+    history: list[dict] = field(default_factory=list)  # epochs finished so far, from the worker's progress notes
+    started: float = field(default_factory=time.monotonic)
 
 
 class _Search:
@@ -166,6 +171,8 @@ class _Search:
         self.last_failure = ""
         self.stopped = "budget reached"
         self.prune = self._pruning_enabled()
+        self.trial_limit = TrialTimeLimit(study_file.budget.trial_timeout_s)
+        self.trial_limit.update(study)
         self.workers: list = []
         self.running: dict[ray.ObjectRef, _Running] = {}
         self.by_number: dict[int, _Running] = {}
@@ -197,11 +204,11 @@ class _Search:
 
     # -- the loop ---------------------------------------------------------------------------------
 
-    def run(self, session: RaySession, trial_runner: TrialRunner, *, progress: bool) -> RunSummary:
+    def run(self, session: RaySession, trial_runner: TrialRunner, *, progress: bool, verbose: bool = False) -> RunSummary:
         started = time.perf_counter()
         self.session = session
         self.trial_runner = trial_runner
-        self.broker = session.start_broker() if self.prune else None
+        self.broker = session.start_broker()  # epoch reports for the pruner, progress notes for the logs
         count = min(session.slots.count, self.target - self.finished)
         self.workers = [session.start_worker(trial_runner, self.broker) for _ in range(count)]
         try:
@@ -210,7 +217,7 @@ class _Search:
             except ray.exceptions.RayError as error:
                 raise ActsearchError(f"the trial workers could not start: {_error_lines(error)}") from None
             self.startup_s = time.perf_counter() - started
-            self._timed_loop(progress)
+            self._timed_loop(progress, verbose)
         finally:
             # A Ray session shared with the caller outlives the run: free the slots it held.
             for actor in [*self.workers, self.broker]:
@@ -218,10 +225,12 @@ class _Search:
                     ray.kill(actor, no_restart=True)
         return self.summary()
 
-    def _timed_loop(self, progress: bool) -> None:
+    def _timed_loop(self, progress: bool, verbose: bool) -> None:
         timeout_s = self.study_file.budget.timeout_s
         self.deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        self.bar = TrialProgress(self.study_file.name, total=self.target, finished=self.finished, enabled=progress)
+        self.bar = TrialProgress(
+            self.study_file.name, total=self.target, finished=self.finished, enabled=progress, verbose=verbose
+        )
         loop_started = time.perf_counter()
         try:
             self._loop()
@@ -234,19 +243,20 @@ class _Search:
 
     def _loop(self) -> None:
         idle = list(range(len(self.workers)))
-        reports = self.broker.next_reports.remote() if self.broker else None
+        reports = self.broker.next_reports.remote()
         while True:
             self._fill(idle)
             if not self.running:
                 return
-            waiting = [*self.running, reports] if reports is not None else list(self.running)
+            waiting = [*self.running, reports]
             ready, _ = ray.wait(waiting, num_returns=1, timeout=_POLL_S)
+            idle += self._stop_overdue_trials()
             if not ready:
                 self.bar.running(len(self.running))
                 continue
             ready, _ = ray.wait(waiting, num_returns=len(waiting), timeout=0)
             if reports in ready:
-                self._answer_reports(ray.get(reports))
+                self._answer_reports(*ray.get(reports))
                 reports = self.broker.next_reports.remote()
             received = [self._receive(ref) for ref in ready if ref != reports and ref in self.running]
             idle += [entry.worker for entry, _ in received]
@@ -300,10 +310,18 @@ class _Search:
         trial.set_user_attr("config", config_dict)
         trial.set_user_attr("families", config.plan.families())
         ref = self.workers[worker].run.remote(trial.number, self.task, config_dict, self.prune)
-        self.running[ref] = self.by_number[trial.number] = _Running(trial, worker)
+        self.running[ref] = self.by_number[trial.number] = _Running(trial, worker, config_dict)
         return True
 
-    def _answer_reports(self, reports: list[tuple[int, int, float]]) -> None:
+    def _answer_reports(self, reports: list[tuple[int, int, float]], progress: list[tuple[int, int, dict]]) -> None:
+        for number, epoch, metrics in progress:
+            entry = self.by_number.get(number)
+            if entry is not None:
+                entry.history.append(metrics)
+                write_running_log(self.run_dir, number, config=entry.config, history=entry.history)
+                self.bar.epoch(epoch_line(number, epoch, self.study_file.task.epochs, metrics))
+        if not reports:
+            return
         decisions = []
         for number, epoch, value in reports:
             entry = self.by_number.get(number)
@@ -338,6 +356,22 @@ class _Search:
         ray.kill(self.workers[index], no_restart=True)
         self.workers[index] = self.session.start_worker(self.trial_runner, self.broker)
 
+    def _stop_overdue_trials(self) -> list[int]:
+        """Fail the trials past ``budget.trial_timeout`` (reason "timeout"); returns their freed workers."""
+        now = time.monotonic()
+        overdue = [ref for ref, entry in self.running.items() if self.trial_limit.overdue(started=entry.started, now=now)]
+        freed = []
+        for ref in overdue:
+            entry = self.running.pop(ref)
+            del self.by_number[entry.trial.number]
+            self._replace_worker(entry.worker)  # the only way to stop a trial mid-epoch is to stop its process
+            result = {"epochs_completed": len(entry.history), "history": entry.history} if entry.history else None
+            reason = f"timeout: still running after {now - entry.started:.0f} s ({self.trial_limit.describe()})"
+            self._record(entry, TrialOutcome(entry.trial.number, "failed", result=result, fail_kind="timeout",
+                                             fail_reason=reason, seconds=now - entry.started))
+            freed.append(entry.worker)
+        return freed
+
     # -- telling the study ------------------------------------------------------------------------
 
     def _record(self, entry: _Running, outcome: TrialOutcome) -> None:
@@ -359,6 +393,7 @@ class _Search:
             frozen = self.study.tell(trial, values)
             self.counts["complete"] += 1
             self._note_best(values)
+            self.trial_limit.update(self.study)
         elif outcome.status == "pruned":
             frozen = self.study.tell(trial, state=TrialState.PRUNED)
             self.counts["pruned"] += 1
@@ -368,7 +403,7 @@ class _Search:
         self.finished += 1
         self.consecutive_failures = 0
         write_trial_log(self.run_dir, frozen, outcome)
-        self.bar.trial_finished(best=self.best_text, running=len(self.running))
+        self.bar.trial_finished(best=self.best_text, running=len(self.running), line=trial_line(frozen, self.objectives, outcome))
 
     def _fail(self, trial: optuna.Trial, kind: str, reason: str, outcome: TrialOutcome | None = None) -> None:
         trial.set_user_attr("fail_reason", reason)
@@ -380,7 +415,7 @@ class _Search:
             if enqueue_retry(self.study, frozen):
                 self.counts["retried"] += 1
         write_trial_log(self.run_dir, frozen, outcome)
-        self.bar.trial_finished(running=len(self.running), counted=False)
+        self.bar.trial_finished(running=len(self.running), counted=False, line=trial_line(frozen, self.objectives, outcome))
 
     def _interrupt(self) -> None:
         """Ctrl-C: give the trials in flight back to the study, to run again on resume."""

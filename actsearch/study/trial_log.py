@@ -1,7 +1,9 @@
-"""Per-trial logs: ``runs/<name>/trials/<number>.json``, one file per finished or failed trial.
+"""Per-trial logs: ``runs/<name>/trials/<number>.json``, one file per trial, rewritten as it runs.
 
-They duplicate what the study holds, in a form that needs no Optuna to read (``jq``, an editor),
-plus what the study does not keep: the worker's process id and the traceback of an error.
+While a trial runs, its file holds ``state: RUNNING``, its configuration and the epochs finished so far
+(:func:`write_running_log`, after each epoch); when it ends, the full record replaces it. They duplicate what
+the study holds, in a form that needs no Optuna to read (``jq``, an editor), plus what the study does not
+keep: the epochs of a running trial, the worker's process id and the traceback of an error.
 
 Example:
     >>> import json, tempfile, pathlib
@@ -21,7 +23,15 @@ from optuna.trial import FrozenTrial
 
 from actsearch.study.outcome import TrialOutcome
 
-__all__ = ["trial_record", "write_json_atomic", "write_text_atomic", "write_trial_log"]
+__all__ = [
+    "read_trial_log",
+    "trial_log_path",
+    "trial_record",
+    "write_json_atomic",
+    "write_running_log",
+    "write_text_atomic",
+    "write_trial_log",
+]
 
 
 def write_json_atomic(path: Path, content: object) -> Path:
@@ -63,4 +73,23 @@ def write_trial_log(run_dir: Path, trial: FrozenTrial, outcome: TrialOutcome | N
     record = trial_record(trial)
     if outcome is not None:
         record.update(worker_pid=outcome.worker_pid, seconds=outcome.seconds, traceback=outcome.traceback)
-    return write_json_atomic(Path(run_dir) / "trials" / f"{trial.number}.json", record)
+    return write_json_atomic(trial_log_path(run_dir, trial.number), record)
+
+
+def trial_log_path(run_dir: Path, number: int) -> Path:
+    return Path(run_dir) / "trials" / f"{number}.json"
+
+
+def write_running_log(run_dir: Path, number: int, *, config: dict | None, history: list[dict]) -> Path:
+    """The log of a trial still running: its configuration and the epochs it finished so far."""
+    record = {"number": number, "state": "RUNNING", "config": config, "epochs_completed": len(history),
+              "latest": history[-1] if history else None, "history": history}
+    return write_json_atomic(trial_log_path(run_dir, number), record)
+
+
+def read_trial_log(run_dir: Path, number: int) -> dict | None:
+    """A trial's log, or None when there is none (yet) or it cannot be read."""
+    try:
+        return json.loads(trial_log_path(run_dir, number).read_text())
+    except (OSError, ValueError):
+        return None
