@@ -174,6 +174,7 @@ class _Search:
         self.trial_limit = TrialTimeLimit(study_file.budget.trial_timeout_s)
         self.trial_limit.update(study)
         self.workers: list = []
+        self.starting: dict[int, ray.ObjectRef] = {}  # replaced workers not yet up: their trials' clocks wait
         self.running: dict[ray.ObjectRef, _Running] = {}
         self.by_number: dict[int, _Running] = {}
         self.untold = 0  # finished trials received but not yet told
@@ -347,6 +348,9 @@ class _Search:
             return entry, TrialOutcome(
                 entry.trial.number, "failed", fail_kind=kind, fail_reason=f"{reason}: {_error_lines(error)}"
             )
+        # Epochs whose progress notes had not reached the driver when the trial ended.
+        for metrics in ((outcome.result or {}).get("history") or ())[len(entry.history):]:
+            self.bar.epoch(epoch_line(entry.trial.number, metrics.get("epoch", 0), self.study_file.task.epochs, metrics))
         if outcome.fail_kind == "out_of_memory":
             # A fresh process gives the retry a clean allocator instead of this worker's fragmented memory.
             self._replace_worker(entry.worker)
@@ -355,11 +359,19 @@ class _Search:
     def _replace_worker(self, index: int) -> None:
         ray.kill(self.workers[index], no_restart=True)
         self.workers[index] = self.session.start_worker(self.trial_runner, self.broker)
+        self.starting[index] = self.workers[index].ready.remote()
 
     def _stop_overdue_trials(self) -> list[int]:
         """Fail the trials past ``budget.trial_timeout`` (reason "timeout"); returns their freed workers."""
         now = time.monotonic()
-        overdue = [ref for ref, entry in self.running.items() if self.trial_limit.overdue(started=entry.started, now=now)]
+        for index, ready in list(self.starting.items()):
+            if ray.wait([ready], timeout=0)[0]:
+                del self.starting[index]
+                for entry in self.running.values():
+                    if entry.worker == index:
+                        entry.started = now  # a worker's start-up is not its trial's time
+        overdue = [ref for ref, entry in self.running.items()
+                   if entry.worker not in self.starting and self.trial_limit.overdue(started=entry.started, now=now)]
         freed = []
         for ref in overdue:
             entry = self.running.pop(ref)
