@@ -25,6 +25,8 @@ from actsearch.study import (
     StudyFile,
     load_study,
     ranked_candidates,
+    read_trial_log,
+    run_directory,
     storage_description,
     uncovered_families,
 )
@@ -60,7 +62,12 @@ def study_status(study_file: StudyFile, *, runs_dir: str | Path = ".", top: int 
     running = [trial for trial in trials if trial.state == TrialState.RUNNING]
     if running:
         lines.append("running (re-run on resume if no driver is running):")
-        lines += [f"  #{trial.number}: {describe_config(trial)}{_attempt_text(trial)}" for trial in running]
+        run_dir = run_directory(study_file.name, runs_dir)
+        lines += [
+            f"  #{trial.number}: {describe_config(trial)}{_attempt_text(trial)}"
+            + _epoch_text(read_trial_log(run_dir, trial.number), study_file.task.epochs)
+            for trial in running
+        ]
     failed = [trial for trial in trials if trial.state == TrialState.FAIL]
     if failed:
         lines.append("failures:")
@@ -75,6 +82,15 @@ def _trial_line(trial: FrozenTrial, objectives: list[str]) -> str:
     values = ", ".join(f"{name}={value:.4g}" for name, value in zip(objectives, trial.values))
     baseline = f" [baseline {trial.user_attrs['baseline']}]" if "baseline" in trial.user_attrs else ""
     return f"#{trial.number} {values}{baseline}: {describe_config(trial)}"
+
+
+def _epoch_text(log: dict | None, epochs: int) -> str:
+    """``; epoch 3/10: val_accuracy 0.81, train_loss 0.52`` from a running trial's log (empty before its first epoch)."""
+    if not log or log.get("state") != "RUNNING" or not log.get("latest"):
+        return ""
+    latest = log["latest"]
+    shown = [f"{key} {latest[key]:.4g}" for key in ("val_accuracy", "train_loss") if isinstance(latest.get(key), float)]
+    return f"; epoch {latest.get('epoch', log.get('epochs_completed'))}/{epochs}: " + ", ".join(shown)
 
 
 def _attempt_text(trial: FrozenTrial) -> str:

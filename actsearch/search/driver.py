@@ -42,9 +42,9 @@ from actsearch.study import (
     open_storage,
     prepare_study,
     run_directory,
+    write_running_log,
     write_trial_log,
 )
-from actsearch.study.trial_log import write_running_log
 
 __all__ = ["RunSummary", "run_study"]
 

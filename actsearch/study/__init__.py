@@ -26,7 +26,7 @@ from actsearch.study.sections import (
 from actsearch.study.storage import DriverLock, journal_path, open_storage, run_directory, storage_description
 from actsearch.study.studyfile import StudyFile, StudyFileError, format_errors, load_study_file, validate_command
 from actsearch.study.outcome import TrialOutcome
-from actsearch.study.trial_log import write_text_atomic, write_trial_log
+from actsearch.study.trial_log import read_trial_log, write_running_log, write_text_atomic, write_trial_log
 
 __all__ = [
     "FINISHED_STATES",
@@ -59,11 +59,13 @@ __all__ = [
     "pick_trial",
     "prepare_study",
     "ranked_candidates",
+    "read_trial_log",
     "recover_interrupted",
     "run_directory",
     "storage_description",
     "uncovered_families",
     "validate_command",
+    "write_running_log",
     "write_text_atomic",
     "write_trial_log",
 ]
