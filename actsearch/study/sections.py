@@ -250,8 +250,11 @@ class Budget(Section):
             return value
         try:
             return parse_duration(value)
-        except ValueError as error:
-            raise ValueError(f"{error}; or 'auto' (a multiple of the slowest baseline's time)") from None
+        except ValueError:
+            raise ValueError(
+                "allowed: seconds or a text like '10m', '1h30m' (a limit per trial), 'auto' (a multiple of the "
+                f"slowest baseline's time) or null (no limit); got {value!r}"
+            ) from None
 
 
 class Execution(Section):
