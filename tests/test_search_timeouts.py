@@ -36,7 +36,8 @@ def test_auto_is_five_times_the_slowest_completed_baseline_and_never_under_the_f
     add_trial(study, 900.0, baseline="gelu", state=TrialState.FAIL)  # failed baselines do not count
     add_trial(study, 500.0)  # neither a baseline nor a coverage trial
     limit.update(study)
-    assert limit.seconds == 200.0 and limit.overdue(started=0.0, now=201.0) and not limit.overdue(started=0.0, now=199.0)
+    assert limit.seconds == 200.0
+    assert limit.overdue(started=0.0, now=201.0) and not limit.overdue(started=0.0, now=199.0)
     assert "5 x the slowest baseline's 40 s" in limit.describe()
 
 

@@ -100,7 +100,8 @@ def _families(data: ReportData) -> Figure:
 
 def _family_tick(counts: dict[str, int], family: str) -> str:
     """``la_silu`` over ``5 ok / 2 pruned / 1 failed``."""
-    return f"{family}\n{counts.get('complete', 0)} ok / {counts.get('pruned', 0)} pruned / {counts.get('failed', 0)} failed"
+    complete, pruned, failed = (counts.get(key, 0) for key in ("complete", "pruned", "failed"))
+    return f"{family}\n{complete} ok / {pruned} pruned / {failed} failed"
 
 
 def _learning_curves(data: ReportData) -> Figure:

@@ -1,7 +1,8 @@
 """``actsearch status``: a study at a glance, as text.
 
 Counts by state, the families of the space no trial completed, the best trials with their decoded
-configurations, the running trials (epoch and latest metrics), and the failures with their reasons. Reads the study only; safe while a driver runs.
+configurations, the running trials (epoch and latest metrics), and the failures with their reasons.
+Reads the study and the trial logs only; safe while a driver runs.
 
 Example:
     >>> from actsearch.study import load_study_file
@@ -85,7 +86,7 @@ def _trial_line(trial: FrozenTrial, objectives: list[str]) -> str:
 
 
 def _epoch_text(log: dict | None, epochs: int) -> str:
-    """``; epoch 3/10: val_accuracy 0.81, train_loss 0.52`` from a running trial's log (empty before its first epoch)."""
+    """``; epoch 3/10: val_accuracy 0.81, train_loss 0.52`` from a running trial's log (empty before an epoch)."""
     if not log or log.get("state") != "RUNNING" or not log.get("latest"):
         return ""
     latest = log["latest"]

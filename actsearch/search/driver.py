@@ -104,7 +104,8 @@ def run_study(
 
     ``ray_address`` joins a running Ray cluster (default: the study file's, else a local Ray).
     ``runs_dir`` holds ``runs/<name>/`` (journal, per-trial logs). ``progress`` draws a bar on a
-    terminal, else prints a line per finished trial (and per epoch with ``verbose``), and the summary line. ``trial_runner`` replaces the trainer (tests, benchmarks).
+    terminal, else prints a line per finished trial (and per epoch with ``verbose``), and the summary line.
+    ``trial_runner`` replaces the trainer (tests, benchmarks).
     """
     target = study_file.budget.trials if n_trials is None else n_trials
     if target < 1:
@@ -205,7 +206,9 @@ class _Search:
 
     # -- the loop ---------------------------------------------------------------------------------
 
-    def run(self, session: RaySession, trial_runner: TrialRunner, *, progress: bool, verbose: bool = False) -> RunSummary:
+    def run(
+        self, session: RaySession, trial_runner: TrialRunner, *, progress: bool, verbose: bool = False
+    ) -> RunSummary:
         started = time.perf_counter()
         self.session = session
         self.trial_runner = trial_runner
@@ -246,12 +249,12 @@ class _Search:
         idle = list(range(len(self.workers)))
         reports = self.broker.next_reports.remote()
         while True:
+            idle += self._stop_overdue_trials()  # every result that arrived in time was received above
             self._fill(idle)
             if not self.running:
                 return
             waiting = [*self.running, reports]
             ready, _ = ray.wait(waiting, num_returns=1, timeout=_POLL_S)
-            idle += self._stop_overdue_trials()
             if not ready:
                 self.bar.running(len(self.running))
                 continue
@@ -350,7 +353,8 @@ class _Search:
             )
         # Epochs whose progress notes had not reached the driver when the trial ended.
         for metrics in ((outcome.result or {}).get("history") or ())[len(entry.history):]:
-            self.bar.epoch(epoch_line(entry.trial.number, metrics.get("epoch", 0), self.study_file.task.epochs, metrics))
+            epoch = metrics.get("epoch", 0)
+            self.bar.epoch(epoch_line(entry.trial.number, epoch, self.study_file.task.epochs, metrics))
         if outcome.fail_kind == "out_of_memory":
             # A fresh process gives the retry a clean allocator instead of this worker's fragmented memory.
             self._replace_worker(entry.worker)
@@ -415,7 +419,8 @@ class _Search:
         self.finished += 1
         self.consecutive_failures = 0
         write_trial_log(self.run_dir, frozen, outcome)
-        self.bar.trial_finished(best=self.best_text, running=len(self.running), line=trial_line(frozen, self.objectives, outcome))
+        line = trial_line(frozen, self.objectives, outcome)
+        self.bar.trial_finished(best=self.best_text, running=len(self.running), line=line)
 
     def _fail(self, trial: optuna.Trial, kind: str, reason: str, outcome: TrialOutcome | None = None) -> None:
         trial.set_user_attr("fail_reason", reason)
@@ -427,7 +432,8 @@ class _Search:
             if enqueue_retry(self.study, frozen):
                 self.counts["retried"] += 1
         write_trial_log(self.run_dir, frozen, outcome)
-        self.bar.trial_finished(running=len(self.running), counted=False, line=trial_line(frozen, self.objectives, outcome))
+        line = trial_line(frozen, self.objectives, outcome)
+        self.bar.trial_finished(running=len(self.running), counted=False, line=line)
 
     def _interrupt(self) -> None:
         """Ctrl-C: give the trials in flight back to the study, to run again on resume."""

@@ -4,8 +4,9 @@ The data stays on the device as uint8; each step gathers a batch by index, augme
 normalizes it and takes an optimizer step; the learning rate is scheduled per iteration. Nothing in the loop
 syncs with the host except the divergence check: the loss is summed on the device and checked (NaN/inf, or a
 finite blow-up, see :mod:`actsearch.trainers.divergence`) after the first step, every ``divergence_check_steps``
-iterations and at the end of each epoch; validation accuracy stuck at chance is checked after each epoch. Channels-last memory layout everywhere; on
-CUDA also bf16 autocast and cuDNN autotuning (off in deterministic mode).
+iterations and at the end of each epoch; validation accuracy stuck at chance is checked after each epoch.
+Channels-last memory layout everywhere; on CUDA also bf16 autocast and cuDNN autotuning (off in deterministic
+mode).
 
 Example::
 
