@@ -89,6 +89,10 @@ def _families(data: ReportData) -> Figure:
         for position, found in drawn:
             offsets = jitter.uniform(-0.15, 0.15, size=len(found))
             axis.scatter(position + offsets, found, s=14, alpha=0.6, color="tab:blue")
+        for position, found in zip(positions, values):
+            if not len(found):
+                axis.annotate("none completed", (position, 0.03), xycoords=("data", "axes fraction"), ha="center",
+                              fontsize="x-small", color="tab:gray")
         axis.set_xticks(positions, ticks, rotation=30, ha="right", fontsize="small")
         if not order:
             axis.text(0.5, 0.5, "no trial recorded its activations", ha="center", transform=axis.transAxes)
