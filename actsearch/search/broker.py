@@ -10,8 +10,9 @@ Example (without Ray: the methods are plain coroutines):
     >>> import asyncio
     >>> async def demo():
     ...     broker = PruningBroker()
-    ...     await broker.progress(7, 1, {"val_accuracy": 0.25})
     ...     answer = asyncio.ensure_future(broker.report(7, 1, 0.25))
+    ...     await asyncio.sleep(0)  # the worker's report arrives
+    ...     await broker.progress(7, 1, {"val_accuracy": 0.25})
     ...     reports, progress = await broker.next_reports()
     ...     broker.decide([(7, True)])
     ...     return reports, progress, await answer
