@@ -11,7 +11,7 @@ from actsearch.report.data import collect_report_data, describe_config, trial_fa
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def test_families_come_from_user_attrs_else_from_family_params():
+def test_families_are_labelled_from_the_config_else_user_attrs_else_family_params():
     distributions = {
         "stem.family": CategoricalDistribution(["relu", "gelu"]),
         "act.family": CategoricalDistribution(["elu"]),
@@ -21,7 +21,17 @@ def test_families_come_from_user_attrs_else_from_family_params():
     from_params = create_trial(value=1.0, params=params, distributions=distributions)
     assert trial_families(with_attrs) == ("layeract", "relu")
     assert trial_families(from_params) == ("elu", "gelu")
-    assert trial_families(create_trial(value=1.0)) == ("unknown",)
+    assert trial_families(create_trial(value=1.0)) == ()  # no family at all: no "unknown" row either
+    config = {
+        "plan": {
+            "default": {"family": "layeract", "params": {"gate": "hardsigmoid"}},
+            "rules": [{"pattern": "stem", "spec": {"family": "anact", "params": {"base": "silu"}}},
+                      {"pattern": "stage1", "spec": {"family": "layeract", "params": {"alpha": 0.01}}}],
+        },
+        "train": {},
+    }
+    labelled = create_trial(value=1.0, user_attrs={"config": config, "families": ["anact", "layeract"]})
+    assert trial_families(labelled) == ("anact(silu)", "la_hardsilu", "la_silu")
 
 
 def test_several_objectives_rank_by_front_then_first_objective():

@@ -6,8 +6,14 @@ import io
 import json
 import re
 
+import pytest
+import torch
+import torch.nn as nn
+
 from actsearch.activations import ActivationSpec, PlacementPlan, PlacementRule
-from actsearch.trainers import Task, train_command
+from actsearch.cli import EXIT_FAILED, main
+from actsearch.trainers import DivergenceError, Task, train_command
+from actsearch.trainers.networks import NETWORKS, register_network
 
 TASK = Task(dataset="digits", network="smallcnn", epochs=2, device="cpu")
 
@@ -52,3 +58,40 @@ def test_corrupted_accuracy_is_printed_per_category_and_severity(monkeypatch):
     text = stream.getvalue()
     assert re.search(r"corrupted accuracy \(test\)\s+50\.00%", text)
     assert "noise" in text and "severity 5" in text and "30.00%" in text
+
+
+class _Constant(nn.Module):
+    """The same class for every image: accuracy stays at chance."""
+
+    def __init__(self, classes):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(classes))
+
+    def forward(self, x):
+        return self.bias.expand(len(x), -1) + 0 * x.flatten(1)[:, :1]
+
+
+def test_json_failure_prints_the_error_and_the_epochs_before_it_then_raises():
+    register_network("constant_cli", stages=("net",))(lambda classes, channels, width: _Constant(classes))
+    try:
+        stream = io.StringIO()
+        with pytest.raises(DivergenceError, match="at chance"):
+            train_command(TASK.replace(network="constant_cli", epochs=3), "relu", {"chance_patience_epochs": 2},
+                          as_json=True, stream=stream, progress=io.StringIO())
+        printed = json.loads(stream.getvalue())
+        assert printed["error"]["type"] == "DivergenceError" and "at chance" in printed["error"]["message"]
+        assert [entry["epoch"] for entry in printed["history"]] == [1, 2]
+        assert printed["task"]["network"] == "constant_cli"
+    finally:
+        del NETWORKS["constant_cli"]
+
+
+def test_cli_train_json_failure_prints_json_and_exits_non_zero(capsys):
+    code = main(["train", "--activation", "relu", "--dataset", "digits", "--network", "smallcnn", "--epochs", "2",
+                 "--set", "lr=1e10", "--json"])
+    captured = capsys.readouterr()
+    printed = json.loads(captured.out)
+    assert code == EXIT_FAILED
+    assert printed["error"] == {"type": "DivergenceError", "message": "loss became nan at epoch 1"}
+    assert printed["history"] == [] and "diverged" not in captured.out
+    assert "loss became nan at epoch 1" in captured.err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -95,7 +96,7 @@ def _write_image_folder(root, size=10, per_class=6):
                 Image.fromarray(pixels).save(folder / f"{index}.png")
 
 
-def test_imagefolder_is_decoded_once_then_read_from_the_cache(tmp_path, monkeypatch):
+def test_imagefolder_is_decoded_once_then_read_from_the_cache(tmp_path, monkeypatch, capsys):
     _write_image_folder(tmp_path)
     decoded = []
     real_decode = datasets_module.decode_image
@@ -104,6 +105,9 @@ def test_imagefolder_is_decoded_once_then_read_from_the_cache(tmp_path, monkeypa
     task = Task(dataset="imagefolder", data_root=str(tmp_path), image_size=8, val_fraction=0.34)
     first = load_data(task, "cpu")
     assert len(decoded) == 36
+    said = capsys.readouterr().err
+    assert f"decoding imagefolder from {tmp_path} once, for this and later runs" in said
+    assert re.search(rf"decoded 36 images in [\d.]+ s, cached in {tmp_path / 'cache'}/imagefolder-\w+\.pt", said)
     assert first.classes == ["cat", "dog", "emu"] and first.train_images.shape[1:] == (3, 8, 8)
     assert list((tmp_path / "cache").glob("imagefolder-*.pt"))
     assert not list((tmp_path / "cache").glob("*.tmp"))
@@ -113,6 +117,7 @@ def test_imagefolder_is_decoded_once_then_read_from_the_cache(tmp_path, monkeypa
 
     monkeypatch.setattr(datasets_module, "decode_image", refuse)
     second = load_data(task, "cpu")
+    assert "decod" not in capsys.readouterr().err
     assert torch.equal(first.train_images, second.train_images)
     assert torch.equal(first.test_labels, second.test_labels)
     assert bool((second.train_images[second.train_labels == 2][:, 2] >= 250).float().mean() > 0.9)

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from actsearch.errors import ConfigError
 from actsearch.trainers import DivergenceError, Task, TrialResult, load_data, run_trial
 from actsearch.trainers.hparams import resolve_hparams
 from actsearch.trainers.networks import NETWORKS, register_network
@@ -204,3 +205,61 @@ def test_cuda_out_of_memory_becomes_a_trial_error(digits, monkeypatch):
     with pytest.raises(TrialOutOfMemoryError, match=expected) as info:
         run_trial(TASK, "relu", data=digits)
     assert info.value.__context__ is None  # the traceback holding the trial's tensors is released
+
+
+class _BlowUpAfter(nn.Module):
+    """A working net whose logits grow 1000-fold, finite, after ``steps`` training forward passes."""
+
+    def __init__(self, num_classes, steps):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.LazyLinear(num_classes))
+        self.steps, self.calls = steps, 0
+
+    def forward(self, x):
+        self.calls += self.training
+        logits = self.net(x)
+        return logits * 1000.0 if self.calls > self.steps else logits
+
+
+class _Constant(nn.Module):
+    """Predicts the same class for every image: accuracy at chance whatever it learns."""
+
+    def __init__(self, num_classes):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(num_classes))
+
+    def forward(self, x):
+        return self.bias.expand(len(x), -1) + 0 * x.flatten(1)[:, :1]
+
+
+@pytest.fixture
+def broken_networks():
+    register_network("blowup", stages=("net",))(lambda classes, channels, width: _BlowUpAfter(classes, 15))
+    register_network("constant", stages=("net",))(lambda classes, channels, width: _Constant(classes))
+    yield
+    del NETWORKS["blowup"], NETWORKS["constant"]
+
+
+def test_finite_loss_blow_up_is_divergence_with_its_reason_and_history(digits, broken_networks):
+    task = Task(dataset="digits", network="blowup", epochs=4, device="cpu")  # 10 steps per epoch
+    with pytest.raises(DivergenceError, match=r"^loss .* is above 10 x its starting value .* at epoch 2$") as info:
+        run_trial(task, None, {"lr": 0.01}, data=digits)
+    assert info.value.value == "finite" and info.value.epoch == 2
+    assert [entry["epoch"] for entry in info.value.history] == [1]
+    again = pickle.loads(pickle.dumps(info.value))
+    assert (str(again), again.history) == (str(info.value), info.value.history)
+    # The same blow-up goes unnoticed with the check turned off (it stays finite).
+    assert run_trial(task, None, {"lr": 0.01, "divergence_loss_factor": 0}, data=digits).epochs_completed == 4
+
+
+def test_accuracy_at_chance_after_the_patience_is_divergence(digits, broken_networks):
+    task = Task(dataset="digits", network="constant", epochs=3, device="cpu")
+    with pytest.raises(DivergenceError, match=r"validation accuracy \d+\.\d% is at chance \(10 classes\) at epoch 2"):
+        run_trial(task, None, {"chance_patience_epochs": 2}, data=digits)
+    assert run_trial(task, None, {"chance_patience_epochs": 0}, data=digits).epochs_completed == 3
+
+
+@pytest.mark.parametrize("key, value", [("divergence_loss_factor", 0.5), ("chance_patience_epochs", -1)])
+def test_divergence_limits_are_checked(key, value):
+    with pytest.raises(ConfigError, match=f"train.{key}: must be"):
+        resolve_hparams({key: value})

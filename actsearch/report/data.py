@@ -4,9 +4,11 @@
 objective names and directions, completed trials ranked best first, the Pareto set, the activation
 families of each trial, learning curves and the corruption breakdown of the top configurations.
 
-Family grouping: a trial counts once for *each* family its placement plan uses, so a per-stage plan
-with ``relu`` in the stem and ``layeract`` elsewhere appears under both families. The families come from
-``trial.user_attrs["families"]`` (written by the search driver), else from the ``*.family`` params.
+Family grouping: a trial counts once for *each* activation its placement plan uses, so a per-stage plan
+with ``relu`` in the stem and ``la_silu`` elsewhere appears under both. Activations are labelled as a user
+knows them (``la_hardsilu``, ``anact(silu)``; :func:`actsearch.spaces.config_labels`) from the decoded
+configuration the driver stores, else from ``trial.user_attrs["families"]``, else from the ``*.family``
+params; a trial with none of these (failed before it was decoded) belongs to no family.
 
 Example:
     >>> import optuna
@@ -29,6 +31,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.errors import ConfigError
+from actsearch.spaces import config_labels
 
 __all__ = [
     "LearningCurve",
@@ -39,7 +42,8 @@ __all__ = [
     "trial_families",
 ]
 
-UNKNOWN_FAMILY = "unknown"
+UNKNOWN_FAMILY = "unknown"  # a spec without a family, in describe_config
+_STATE_KEYS = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}
 # fANOVA with fewer trees than Optuna's default (64): importances for a report, not a paper.
 IMPORTANCE_TREES = 16
 
@@ -53,6 +57,7 @@ class LearningCurve:
     steps: tuple[int, ...]
     values: tuple[float, ...]
     source: str
+    label: str = ""  # the trial's activations, e.g. "la_silu" or "anact(silu), relu"
 
 
 @dataclass(frozen=True)
@@ -77,10 +82,27 @@ class ReportData:
         return len(self.objectives) > 1
 
     def family_order(self) -> list[str]:
-        """Families of completed trials, best mean of the first objective first."""
+        """Families of completed trials, best mean of the first objective first, then those only pruned or failed."""
         groups = self.family_trials()
         sign = -1.0 if self.directions[0] == "maximize" else 1.0
-        return sorted(groups, key=lambda f: (sign * float(np.mean([t.values[0] for t in groups[f]])), f))
+        ranked = sorted(groups, key=lambda f: (sign * float(np.mean([t.values[0] for t in groups[f]])), f))
+        return ranked + sorted(set(self.family_counts()) - set(groups))
+
+    def family_counts(self) -> dict[str, dict[str, int]]:
+        """Per family, its finished trials by outcome: ``{"complete": n, "pruned": n, "failed": n}``."""
+        counts: dict[str, dict[str, int]] = {}
+        for trial in self.trials:
+            if trial.state.name in _STATE_KEYS:
+                for family in self.families[trial.number]:
+                    row = counts.setdefault(family, dict.fromkeys(_STATE_KEYS.values(), 0))
+                    row[_STATE_KEYS[trial.state.name]] += 1
+        return counts
+
+    def family_title(self, family: str) -> str:
+        """``la_silu (5 complete, 2 pruned, 1 failed)``: a family with its counts, for figure labels."""
+        counts = self.family_counts().get(family, {})
+        shown = ", ".join(f"{counts[key]} {key}" for key in ("complete", "pruned", "failed") if counts.get(key))
+        return f"{family} ({shown})" if shown else family
 
     def family_trials(self) -> dict[str, list[FrozenTrial]]:
         """Completed trials per family (a trial appears under every family it uses)."""
@@ -103,6 +125,7 @@ class ReportData:
                 {
                     "rank": rank,
                     "number": trial.number,
+                    "label": ", ".join(self.families[trial.number]),
                     "clean": result.get("val_accuracy"),
                     "mean": corrupted.get("mean"),
                     "per_category": dict(corrupted.get("per_category") or {}),
@@ -154,13 +177,10 @@ class ReportData:
         return record
 
     def _family_stats(self) -> dict[str, Any]:
-        by_state: dict[str, Counter] = {}
-        for trial in self.trials:
-            for family in self.families[trial.number]:
-                by_state.setdefault(family, Counter())[trial.state.name] += 1
+        counts = self.family_counts()
         groups = self.family_trials()
         stats = {}
-        for family in self.family_order() + sorted(set(by_state) - set(groups)):
+        for family in self.family_order():
             trials = groups.get(family, [])
             objectives = {}
             for index, name in enumerate(self.objectives):
@@ -177,8 +197,8 @@ class ReportData:
                 )
             stats[family] = {
                 "count": len(trials),
-                "pruned": by_state[family].get("PRUNED", 0),
-                "failed": by_state[family].get("FAIL", 0),
+                "pruned": counts[family]["pruned"],
+                "failed": counts[family]["failed"],
                 "objectives": objectives,
             }
         return stats
@@ -236,11 +256,14 @@ def importance_evaluator() -> optuna.importance.BaseImportanceEvaluator:
 
 
 def trial_families(trial: FrozenTrial) -> tuple[str, ...]:
-    """Sorted activation families a trial uses, from its user attrs or its ``*.family`` params."""
+    """Sorted labels of the activations a trial uses (see the module docstring); empty when nothing says."""
+    config = trial.user_attrs.get("config")
+    if isinstance(config, dict) and isinstance(config.get("plan"), dict):
+        return tuple(config_labels(config))
     families = trial.user_attrs.get("families")
     if not families:
         families = [v for k, v in trial.params.items() if k == "family" or k.endswith(".family")]
-    return tuple(sorted({str(f) for f in families})) or (UNKNOWN_FAMILY,)
+    return tuple(sorted({str(f) for f in families}))
 
 
 def describe_config(trial: FrozenTrial) -> str:
@@ -317,7 +340,8 @@ def _learning_curves(trials: tuple[FrozenTrial, ...]) -> list[LearningCurve]:
                 continue
             steps, values = (list(column) for column in zip(*points))
             source = "history"
-        curves.append(LearningCurve(trial.number, trial.state.name, tuple(steps), tuple(values), source))
+        label = ", ".join(trial_families(trial)) or f"trial {trial.number}"
+        curves.append(LearningCurve(trial.number, trial.state.name, tuple(steps), tuple(values), source, label))
     return curves
 
 

@@ -62,18 +62,20 @@ def importance_figures(study: optuna.Study, data: ReportData) -> tuple[go.Figure
 
 
 def family_figure(data: ReportData) -> go.Figure:
-    """Box and points of each objective per activation family, best family (by mean) first."""
+    """Box and points of each objective per activation family, best family (by mean) first; families only pruned
+    or failed come last, empty; each is named with its counts of complete, pruned and failed trials."""
     groups = data.family_trials()
     order = data.family_order()
     figure = make_subplots(rows=1, cols=len(data.objectives), subplot_titles=data.objectives)
     for column, name in enumerate(data.objectives, start=1):
         index = column - 1
         for family in order:
-            trials = groups[family]
+            trials = groups.get(family, [])
             figure.add_trace(
                 go.Box(
-                    y=[t.values[index] for t in trials],
-                    name=family,
+                    x=[data.family_title(family)] * max(len(trials), 1),
+                    y=[t.values[index] for t in trials] or [None],
+                    name=data.family_title(family),
                     boxpoints="all",
                     jitter=0.4,
                     pointpos=0,
@@ -87,11 +89,13 @@ def family_figure(data: ReportData) -> go.Figure:
                 col=column,
             )
         figure.update_yaxes(title_text=f"{name} ({data.directions[index]})", row=1, col=column)
-    return figure.update_layout(title="Objective by activation family (completed trials; dashed line: mean)")
+    return figure.update_layout(
+        title="Objective by activation family (completed trials; dashed line: mean; counts of every outcome)"
+    )
 
 
 def learning_curve_figure(study: optuna.Study, data: ReportData) -> go.Figure:
-    """Validation metric per epoch; pruned trials dashed.
+    """Validation metric per epoch, each trial named by its activations; pruned trials dashed.
 
     Uses Optuna's intermediate-value plot when trials reported intermediate values (single-objective
     searches), else the per-epoch history the trainer stored in ``user_attrs["result"]``.
@@ -99,10 +103,13 @@ def learning_curve_figure(study: optuna.Study, data: ReportData) -> go.Figure:
     pruned = {c.number for c in data.curves if c.state == "PRUNED"}
     if any(c.source == "intermediate" for c in data.curves):
         figure = plot_intermediate_values(study)
-        pruned_names = {f"Trial{n}" for n in pruned}
+        labels = {f"Trial{c.number}": c for c in data.curves}
         for trace in figure.data:
-            if trace.name in pruned_names:
-                trace.update(name=f"{trace.name} (pruned)", line={"dash": "dash"})
+            curve = labels.get(trace.name)
+            if curve is not None:
+                trace.update(name=_curve_name(curve, pruned))
+                if curve.number in pruned:
+                    trace.update(line={"dash": "dash"})
     else:
         figure = go.Figure(
             [
@@ -110,7 +117,7 @@ def learning_curve_figure(study: optuna.Study, data: ReportData) -> go.Figure:
                     x=curve.steps,
                     y=curve.values,
                     mode="lines+markers",
-                    name=f"Trial{curve.number}" + (" (pruned)" if curve.number in pruned else ""),
+                    name=_curve_name(curve, pruned),
                     line={"dash": "dash" if curve.number in pruned else "solid"},
                 )
                 for curve in data.curves
@@ -119,6 +126,11 @@ def learning_curve_figure(study: optuna.Study, data: ReportData) -> go.Figure:
     return figure.update_layout(
         title="Learning curves (dashed: pruned trials)", xaxis_title="Epoch", yaxis_title="val_accuracy"
     )
+
+
+def _curve_name(curve, pruned: set[int]) -> str:
+    """``la_silu (trial 4, pruned)``: a learning curve named by its activations."""
+    return f"{curve.label} (trial {curve.number}{', pruned' if curve.number in pruned else ''})"
 
 
 def pareto_figure(study: optuna.Study, data: ReportData) -> go.Figure:
@@ -132,7 +144,7 @@ def corruption_figure(data: ReportData) -> go.Figure:
     rows = data.corruption()
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Per category", "Per severity (0 = clean)"))
     for row in rows:
-        label = f"#{row['rank']} trial {row['number']}"
+        label = f"#{row['rank']} {row['label']} (trial {row['number']})"
         categories = list(row["per_category"])
         figure.add_trace(
             go.Bar(x=categories, y=[row["per_category"][c] for c in categories], name=label, legendgroup=label),

@@ -30,6 +30,8 @@ __all__ = ["PNG_NAMES", "write_pngs"]
 
 PNG_NAMES = ("history", "families", "learning_curves", "pareto", "corruption")
 DPI = 120
+_COLOURS = tuple(f"tab:{name}" for name in ("blue", "orange", "green", "red", "purple", "brown", "pink", "olive",
+                                              "cyan", "gray"))
 PANEL_SIZE = (6.0, 4.2)  # inches per objective panel
 
 
@@ -71,40 +73,54 @@ def _history(data: ReportData) -> Figure:
 
 
 def _families(data: ReportData) -> Figure:
+    """Box and points per family (completed trials); every family that ran is named with its outcome counts."""
     figure, axes = _panels(len(data.objectives))
     groups = data.family_trials()
     order = data.family_order()
+    ticks = [_family_tick(data.family_counts().get(family, {}), family) for family in order]
     jitter = np.random.default_rng(0)
     for index, (axis, name, direction) in enumerate(zip(axes, data.objectives, data.directions)):
-        values = [np.array([t.values[index] for t in groups[family]]) for family in order]
         positions = np.arange(1, len(order) + 1)
-        axis.boxplot(values, positions=positions, widths=0.5, showmeans=True, showfliers=False)
-        for position, family_values in zip(positions, values):
-            offsets = jitter.uniform(-0.15, 0.15, size=len(family_values))
-            axis.scatter(position + offsets, family_values, s=14, alpha=0.6, color="tab:blue")
-        axis.set_xticks(positions, order, rotation=30, ha="right")
+        values = [np.array([t.values[index] for t in groups.get(family, [])]) for family in order]
+        drawn = [(position, found) for position, found in zip(positions, values) if len(found)]
+        if drawn:
+            axis.boxplot([found for _, found in drawn], positions=[position for position, _ in drawn], widths=0.5,
+                         showmeans=True, showfliers=False)
+        for position, found in drawn:
+            offsets = jitter.uniform(-0.15, 0.15, size=len(found))
+            axis.scatter(position + offsets, found, s=14, alpha=0.6, color="tab:blue")
+        for position, found in zip(positions, values):
+            if not len(found):
+                axis.annotate("none completed", (position, 0.03), xycoords=("data", "axes fraction"), ha="center",
+                              fontsize="x-small", color="tab:gray")
+        axis.set_xticks(positions, ticks, rotation=30, ha="right", fontsize="small")
+        if not order:
+            axis.text(0.5, 0.5, "no trial recorded its activations", ha="center", transform=axis.transAxes)
+        axis.set_xlim(0.5, len(order) + 0.5 if order else 1.5)
         axis.set(title=f"{name} by activation family", ylabel=f"{name} ({direction})")
         axis.grid(alpha=0.3, axis="y")
     return figure
 
 
+def _family_tick(counts: dict[str, int], family: str) -> str:
+    """``la_silu`` over ``5 ok / 2 pruned / 1 failed``."""
+    complete, pruned, failed = (counts.get(key, 0) for key in ("complete", "pruned", "failed"))
+    return f"{family}\n{complete} ok / {pruned} pruned / {failed} failed"
+
+
 def _learning_curves(data: ReportData) -> Figure:
+    """One colour per activation label (the legend names them), pruned trials dashed."""
     figure, (axis,) = _panels(1)
+    labels = sorted({curve.label for curve in data.curves})
+    colours = {label: _COLOURS[i % len(_COLOURS)] for i, label in enumerate(labels)}
     for curve in data.curves:
         pruned = curve.state == "PRUNED"
-        axis.plot(
-            curve.steps,
-            curve.values,
-            linestyle="--" if pruned else "-",
-            color="tab:orange" if pruned else "tab:blue",
-            alpha=0.6,
-            marker=".",
-        )
-    legend = [
-        Line2D([], [], color="tab:blue", label="completed"),
-        Line2D([], [], color="tab:orange", linestyle="--", label="pruned"),
-    ]
-    axis.legend(handles=legend, loc="best", fontsize="small")
+        axis.plot(curve.steps, curve.values, linestyle="--" if pruned else "-", color=colours[curve.label],
+                  alpha=0.6, marker=".")
+    legend = [Line2D([], [], color=colours[label], label=label) for label in labels]
+    if any(curve.state == "PRUNED" for curve in data.curves):
+        legend.append(Line2D([], [], color="tab:gray", linestyle="--", label="pruned (dashed)"))
+    axis.legend(handles=legend, loc="best", fontsize="small", ncols=2 if len(legend) > 8 else 1)
     # The search reports val_accuracy per epoch, and the stored history holds it too.
     axis.set(title="Learning curves", xlabel="epoch", ylabel="val_accuracy")
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -134,7 +150,7 @@ def _corruption(data: ReportData) -> Figure:
     categories = sorted({c for row in rows for c in row["per_category"]})
     width = 0.8 / len(rows)
     for offset, row in enumerate(rows):
-        label = f"#{row['rank']} trial {row['number']}"
+        label = f"#{row['rank']} {row['label']} (trial {row['number']})"
         heights = [row["per_category"].get(c, np.nan) for c in categories]
         by_category.bar(np.arange(len(categories)) + offset * width - 0.4 + width / 2, heights, width, label=label)
         severities = ([("0", row["clean"])] if row["clean"] is not None else []) + list(row["per_severity"].items())
@@ -142,7 +158,8 @@ def _corruption(data: ReportData) -> Figure:
     by_category.set_xticks(np.arange(len(categories)), categories, rotation=30, ha="right")
     by_category.set(title="Accuracy per corruption category", ylabel="accuracy")
     by_severity.set(title="Accuracy per severity (0 = clean)", xlabel="severity", ylabel="accuracy")
-    by_severity.legend(loc="best", fontsize="small")
+    for axis in (by_category, by_severity):
+        axis.legend(loc="best", fontsize="x-small")
     for axis in (by_category, by_severity):
         axis.grid(alpha=0.3, axis="y")
     return figure

@@ -1,7 +1,8 @@
 """``actsearch status``: a study at a glance, as text.
 
-Counts by state, the best trials with their decoded configurations, the running trials, and the
-failures with their reasons. Reads the study only; safe while a driver runs.
+Counts by state, the families of the space no trial completed, the best trials with their decoded
+configurations, the running trials (epoch and latest metrics), and the failures with their reasons.
+Reads the study and the trial logs only; safe while a driver runs.
 
 Example:
     >>> from actsearch.study import load_study_file
@@ -20,7 +21,16 @@ from pathlib import Path
 from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.report.data import describe_config
-from actsearch.study import FINISHED_STATES, StudyFile, load_study, ranked_candidates, storage_description
+from actsearch.study import (
+    FINISHED_STATES,
+    StudyFile,
+    load_study,
+    ranked_candidates,
+    read_trial_log,
+    run_directory,
+    storage_description,
+    uncovered_families,
+)
 
 __all__ = ["study_status"]
 
@@ -40,6 +50,9 @@ def study_status(study_file: StudyFile, *, runs_dir: str | Path = ".", top: int 
         f"finished: {finished}/{study_file.budget.trials}; "
         + ", ".join(f"{state.name.lower()} {states[state.name]}" for state in _STATE_ORDER),
     ]
+    never = uncovered_families(study, study_file.space)
+    if never:
+        lines.append("families never completed: " + ", ".join(never))
     candidates = ranked_candidates(study)
     if candidates:
         title = "best trials" if len(objectives) == 1 else f"Pareto set ({len(candidates)} trials)"
@@ -50,7 +63,12 @@ def study_status(study_file: StudyFile, *, runs_dir: str | Path = ".", top: int 
     running = [trial for trial in trials if trial.state == TrialState.RUNNING]
     if running:
         lines.append("running (re-run on resume if no driver is running):")
-        lines += [f"  #{trial.number}: {describe_config(trial)}{_attempt_text(trial)}" for trial in running]
+        run_dir = run_directory(study_file.name, runs_dir)
+        lines += [
+            f"  #{trial.number}: {describe_config(trial)}{_attempt_text(trial)}"
+            + _epoch_text(read_trial_log(run_dir, trial.number), study_file.task.epochs)
+            for trial in running
+        ]
     failed = [trial for trial in trials if trial.state == TrialState.FAIL]
     if failed:
         lines.append("failures:")
@@ -65,6 +83,15 @@ def _trial_line(trial: FrozenTrial, objectives: list[str]) -> str:
     values = ", ".join(f"{name}={value:.4g}" for name, value in zip(objectives, trial.values))
     baseline = f" [baseline {trial.user_attrs['baseline']}]" if "baseline" in trial.user_attrs else ""
     return f"#{trial.number} {values}{baseline}: {describe_config(trial)}"
+
+
+def _epoch_text(log: dict | None, epochs: int) -> str:
+    """``; epoch 3/10: val_accuracy 0.81, train_loss 0.52`` from a running trial's log (empty before an epoch)."""
+    if not log or log.get("state") != "RUNNING" or not log.get("latest"):
+        return ""
+    latest = log["latest"]
+    shown = [f"{key} {latest[key]:.4g}" for key in ("val_accuracy", "train_loss") if isinstance(latest.get(key), float)]
+    return f"; epoch {latest.get('epoch', log.get('epochs_completed'))}/{epochs}: " + ", ".join(shown)
 
 
 def _attempt_text(trial: FrozenTrial) -> str:

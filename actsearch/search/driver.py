@@ -27,8 +27,9 @@ from optuna.trial import TrialState
 from actsearch.activations import cpu_kernels_available
 from actsearch.errors import ActsearchError, ConfigError
 from actsearch.search.cluster import RaySession
-from actsearch.search.progress import TrialProgress
+from actsearch.search.progress import TrialProgress, epoch_line, trial_line
 from actsearch.search.runner import TrainerRunner, TrialRunner
+from actsearch.search.timeouts import TrialTimeLimit
 from actsearch.study import (
     FINISHED_STATES,
     OBJECTIVES,
@@ -44,6 +45,7 @@ from actsearch.study import (
     prepare_study,
     run_directory,
     write_missing_trial_logs,
+    write_running_log,
     write_trial_log,
 )
 from actsearch.study.preflight import check_dataset, check_network, check_resources, study_warnings
@@ -106,7 +108,8 @@ def run_study(
 
     ``ray_address`` joins a running Ray cluster (default: the study file's, else a local Ray).
     ``runs_dir`` holds ``runs/<name>/`` (journal, per-trial logs). ``progress`` draws a bar on a
-    terminal and prints the summary line. ``trial_runner`` replaces the trainer (tests, benchmarks).
+    terminal, else prints a line per finished trial (and per epoch with ``verbose``), and the summary line.
+    ``trial_runner`` replaces the trainer (tests, benchmarks).
     """
     target = study_file.budget.trials if n_trials is None else n_trials
     if target < 1:
@@ -136,7 +139,7 @@ def run_study(
                     summary = search.summary()
                 else:
                     cpu_kernels_available()  # built here once, before the workers start, rather than by each of them
-                    summary = search.run(session, trial_runner or TrainerRunner(), progress=progress)
+                    summary = search.run(session, trial_runner or TrainerRunner(), progress=progress, verbose=verbose)
     if progress:
         print(summary, file=sys.stderr)
     return summary
@@ -174,6 +177,8 @@ class _Running:
     worker: int  # index into _Search.workers
     config: dict
     reported: set[int] = field(default_factory=set)  # epochs already given to trial.report
+    history: list[dict] = field(default_factory=list)  # epochs finished so far, from the worker's progress notes
+    started: float = field(default_factory=time.monotonic)
 
 
 class _Search:
@@ -195,7 +200,10 @@ class _Search:
         self.early_failures = EarlyFailures()
         self.stopped = "budget reached"
         self.prune = self._pruning_enabled()
+        self.trial_limit = TrialTimeLimit(study_file.budget.trial_timeout_s)
+        self.trial_limit.update(study)
         self.workers: list = []
+        self.starting: dict[int, ray.ObjectRef] = {}  # replaced workers not yet up: their trials' clocks wait
         self.running: dict[ray.ObjectRef, _Running] = {}
         self.by_number: dict[int, _Running] = {}
         self.untold = 0  # finished trials received but not yet told
@@ -226,11 +234,13 @@ class _Search:
 
     # -- the loop ---------------------------------------------------------------------------------
 
-    def run(self, session: RaySession, trial_runner: TrialRunner, *, progress: bool) -> RunSummary:
+    def run(
+        self, session: RaySession, trial_runner: TrialRunner, *, progress: bool, verbose: bool = False
+    ) -> RunSummary:
         started = time.perf_counter()
         self.session = session
         self.trial_runner = trial_runner
-        self.broker = session.start_broker() if self.prune else None
+        self.broker = session.start_broker()  # epoch reports for the pruner, progress notes for the logs
         count = min(session.slots.count, self.target - self.finished)
         self.workers = [session.start_worker(trial_runner, self.broker) for _ in range(count)]
         try:
@@ -239,7 +249,7 @@ class _Search:
             except ray.exceptions.RayError as error:
                 raise ActsearchError(f"the trial workers could not start: {_error_lines(error)}") from None
             self.startup_s = time.perf_counter() - started
-            self._timed_loop(progress)
+            self._timed_loop(progress, verbose)
         finally:
             # A Ray session shared with the caller outlives the run: free the slots it held.
             for actor in [*self.workers, self.broker]:
@@ -247,10 +257,12 @@ class _Search:
                     ray.kill(actor, no_restart=True)
         return self.summary()
 
-    def _timed_loop(self, progress: bool) -> None:
+    def _timed_loop(self, progress: bool, verbose: bool) -> None:
         timeout_s = self.study_file.budget.timeout_s
         self.deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        self.bar = TrialProgress(self.study_file.name, total=self.target, finished=self.finished, enabled=progress)
+        self.bar = TrialProgress(
+            self.study_file.name, total=self.target, finished=self.finished, enabled=progress, verbose=verbose
+        )
         loop_started = time.perf_counter()
         try:
             self._loop()
@@ -263,19 +275,20 @@ class _Search:
 
     def _loop(self) -> None:
         idle = list(range(len(self.workers)))
-        reports = self.broker.next_reports.remote() if self.broker else None
+        reports = self.broker.next_reports.remote()
         while True:
+            idle += self._stop_overdue_trials()  # every result that arrived in time was received above
             self._fill(idle)
             if not self.running:
                 return
-            waiting = [*self.running, reports] if reports is not None else list(self.running)
+            waiting = [*self.running, reports]
             ready, _ = ray.wait(waiting, num_returns=1, timeout=_POLL_S)
             if not ready:
                 self.bar.running(len(self.running))
                 continue
             ready, _ = ray.wait(waiting, num_returns=len(waiting), timeout=0)
             if reports in ready:
-                self._answer_reports(ray.get(reports))
+                self._answer_reports(*ray.get(reports))
                 reports = self.broker.next_reports.remote()
             received = [self._receive(ref) for ref in ready if ref != reports and ref in self.running]
             idle += [entry.worker for entry, _ in received]
@@ -347,7 +360,15 @@ class _Search:
         self.running[ref] = self.by_number[trial.number] = _Running(trial, worker, config_dict)
         return True
 
-    def _answer_reports(self, reports: list[tuple[int, int, float]]) -> None:
+    def _answer_reports(self, reports: list[tuple[int, int, float]], progress: list[tuple[int, int, dict]]) -> None:
+        for number, epoch, metrics in progress:
+            entry = self.by_number.get(number)
+            if entry is not None:
+                entry.history.append(metrics)
+                write_running_log(self.run_dir, number, config=entry.config, history=entry.history)
+                self.bar.epoch(epoch_line(number, epoch, self.study_file.task.epochs, metrics))
+        if not reports:
+            return
         decisions = []
         for number, epoch, value in reports:
             entry = self.by_number.get(number)
@@ -373,6 +394,10 @@ class _Search:
             return entry, TrialOutcome(
                 entry.trial.number, "failed", fail_kind=kind, fail_reason=f"{reason}: {_error_lines(error)}"
             )
+        # Epochs whose progress notes had not reached the driver when the trial ended.
+        for metrics in ((outcome.result or {}).get("history") or ())[len(entry.history):]:
+            epoch = metrics.get("epoch", 0)
+            self.bar.epoch(epoch_line(entry.trial.number, epoch, self.study_file.task.epochs, metrics))
         if outcome.fail_kind == "out_of_memory":
             # A fresh process gives the retry a clean allocator instead of this worker's fragmented memory.
             self._replace_worker(entry.worker)
@@ -381,6 +406,30 @@ class _Search:
     def _replace_worker(self, index: int) -> None:
         ray.kill(self.workers[index], no_restart=True)
         self.workers[index] = self.session.start_worker(self.trial_runner, self.broker)
+        self.starting[index] = self.workers[index].ready.remote()
+
+    def _stop_overdue_trials(self) -> list[int]:
+        """Fail the trials past ``budget.trial_timeout`` (reason "timeout"); returns their freed workers."""
+        now = time.monotonic()
+        for index, ready in list(self.starting.items()):
+            if ray.wait([ready], timeout=0)[0]:
+                del self.starting[index]
+                for entry in self.running.values():
+                    if entry.worker == index:
+                        entry.started = now  # a worker's start-up is not its trial's time
+        overdue = [ref for ref, entry in self.running.items()
+                   if entry.worker not in self.starting and self.trial_limit.overdue(started=entry.started, now=now)]
+        freed = []
+        for ref in overdue:
+            entry = self.running.pop(ref)
+            del self.by_number[entry.trial.number]
+            self._replace_worker(entry.worker)  # the only way to stop a trial mid-epoch is to stop its process
+            result = {"epochs_completed": len(entry.history), "history": entry.history} if entry.history else None
+            reason = f"timeout: still running after {now - entry.started:.0f} s ({self.trial_limit.describe()})"
+            self._record(entry, TrialOutcome(entry.trial.number, "failed", result=result, fail_kind="timeout",
+                                             fail_reason=reason, seconds=now - entry.started))
+            freed.append(entry.worker)
+        return freed
 
     # -- telling the study ------------------------------------------------------------------------
 
@@ -403,6 +452,7 @@ class _Search:
             frozen = self.study.tell(trial, values)
             self.counts["complete"] += 1
             self._note_best(values)
+            self.trial_limit.update(self.study)
         elif outcome.status == "pruned":
             frozen = self.study.tell(trial, state=TrialState.PRUNED)
             self.counts["pruned"] += 1
@@ -412,7 +462,8 @@ class _Search:
         self.finished += 1
         self.consecutive_failures = 0
         write_trial_log(self.run_dir, frozen, outcome)
-        self.bar.trial_finished(best=self.best_text, running=len(self.running))
+        line = trial_line(frozen, self.objectives, outcome)
+        self.bar.trial_finished(best=self.best_text, running=len(self.running), line=line)
 
     def _fail(self, trial: optuna.Trial, kind: str, reason: str, outcome: TrialOutcome | None = None) -> None:
         retry = kind in RETRIED_FAILURES and trial.user_attrs.get("attempt", 1) <= self.study_file.budget.max_retries
@@ -422,7 +473,8 @@ class _Search:
         self.consecutive_failures += 1
         self.last_failure = reason
         write_trial_log(self.run_dir, frozen, outcome)
-        self.bar.trial_finished(running=len(self.running), counted=False)
+        line = trial_line(frozen, self.objectives, outcome)
+        self.bar.trial_finished(running=len(self.running), counted=False, line=line)
 
     def _interrupt(self) -> None:
         """Ctrl-C: give the trials in flight back to the study, to run again on resume."""

@@ -39,7 +39,7 @@ class _Pruned(Exception):
 
 
 class TrialWorker:
-    """Runs trials with ``trial_runner``; asks ``broker`` after each epoch when pruning is on."""
+    """Runs trials with ``trial_runner``; tells ``broker`` each epoch, and asks it when pruning is on."""
 
     def __init__(self, trial_runner: TrialRunner, broker, threads: int) -> None:
         torch.set_num_threads(max(1, threads))
@@ -57,6 +57,8 @@ class TrialWorker:
 
         def on_epoch(epoch: int, metrics: dict) -> None:
             history.append({"epoch": epoch, **metrics})
+            if self._broker is not None:
+                self._broker.progress.remote(trial_number, epoch, history[-1])
             # The last epoch's value reaches the study with the result: no trial is pruned once trained.
             if prune and epoch < task["epochs"]:
                 if ray.get(self._broker.report.remote(trial_number, epoch, float(metrics["val_accuracy"]))):
@@ -76,7 +78,7 @@ class TrialWorker:
         except DatasetNotFoundError as error:
             self._fail(outcome, "missing_dataset", str(error), history)
         except DivergenceError as error:
-            self._fail(outcome, "diverged", f"diverged: {error}", history)
+            self._fail(outcome, "diverged", f"diverged: {error}", error.history or history)
         except (TrialOutOfMemoryError, torch.cuda.OutOfMemoryError, MemoryError) as error:
             self._fail(outcome, "out_of_memory", f"out of memory: {error}", history)
             if torch.cuda.is_available():

@@ -15,6 +15,7 @@ Example:
 from actsearch.spaces.baseline import Baseline
 from actsearch.spaces.errors import SearchSpaceError
 from actsearch.spaces.families import FamilySpace
+from actsearch.spaces.labels import config_labels, spec_label
 from actsearch.spaces.params import Categorical, Fixed, FloatRange, IntRange, Parameter, parse_parameter
 from actsearch.spaces.placement import GLOBAL_SLOT, Placement, Slot, slot_name
 from actsearch.spaces.space import SearchSpace, TrialConfig
@@ -35,6 +36,8 @@ __all__ = [
     "Slot",
     "TrainingSpace",
     "TrialConfig",
+    "config_labels",
     "parse_parameter",
     "slot_name",
+    "spec_label",
 ]

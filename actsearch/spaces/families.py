@@ -88,6 +88,11 @@ class FamilySpace:
         params = {name: p.suggest(trial, f"{slot}.{family}.{name}") for name, p in self.families[family].items()}
         return ActivationSpec(family, params)
 
+    def centre_params(self, family: str, slot: str) -> dict[str, Any]:
+        """Optuna params that make ``slot`` use ``family`` (a key of the space) at the centre of its ranges."""
+        chosen = {f"{slot}.{family}.{name}": p.centre() for name, p in self.families[family].items() if p.suggested}
+        return ({f"{slot}.family": family} if len(self.families) > 1 else {}) | chosen
+
     def baseline_params(self, family: str, params: Mapping[str, Any], slot: str) -> dict[str, Any]:
         """Optuna params that make ``slot`` use ``family`` with ``params`` (the rest at their defaults).
 

@@ -13,6 +13,8 @@ Example:
     True
     >>> parse_parameter({"choices": ["sigmoid", "hardsigmoid"]}).contains("sigmoid")
     True
+    >>> round(lr.centre(), 4)  # the geometric middle of a log range
+    0.0548
 """
 
 from __future__ import annotations
@@ -70,6 +72,10 @@ class Parameter(abc.ABC):
     def describe(self) -> str:
         """Short human-readable form, as shown by ``actsearch validate``."""
 
+    @abc.abstractmethod
+    def centre(self) -> Any:
+        """A representative value: the middle of a range (geometric for a log range), the first choice."""
+
     def _checked(self, name: str, value: Any) -> Any:
         if not self.contains(value):
             raise ConfigError(f"parameter {name!r} = {value!r} is outside the space ({self.describe()})")
@@ -124,6 +130,12 @@ class FloatRange(Parameter):
         scale = ", log" if self.log else (f", step {self.step}" if self.step is not None else "")
         return f"float [{self.low}, {self.high}{scale}]"
 
+    def centre(self) -> float:
+        if self.log:
+            return math.sqrt(self.low * self.high)
+        middle = (self.low + self.high) / 2
+        return middle if self.step is None else self.low + round((middle - self.low) / self.step) * self.step
+
 
 @dataclass(frozen=True)
 class IntRange(Parameter):
@@ -155,6 +167,10 @@ class IntRange(Parameter):
         scale = ", log" if self.log else (f", step {self.step}" if self.step != 1 else "")
         return f"int [{self.low}, {self.high}{scale}]"
 
+    def centre(self) -> int:
+        middle = math.sqrt(self.low * self.high) if self.log else (self.low + self.high) / 2
+        return self.low + round((middle - self.low) / self.step) * self.step
+
 
 @dataclass(frozen=True)
 class Categorical(Parameter):
@@ -184,6 +200,9 @@ class Categorical(Parameter):
     def describe(self) -> str:
         return f"one of [{', '.join(map(str, self.choices))}]"
 
+    def centre(self) -> Any:
+        return self.choices[0]
+
 
 @dataclass(frozen=True)
 class Fixed(Parameter):
@@ -200,6 +219,9 @@ class Fixed(Parameter):
 
     def describe(self) -> str:
         return f"fixed {self.value!r}"
+
+    def centre(self) -> Any:
+        return self.value
 
 
 def parse_parameter(value: object, *, default: object = NO_DEFAULT) -> Parameter:

@@ -163,6 +163,27 @@ class SearchSpace:
         problems.raise_if_any()
         return params
 
+    def centre_params(self, family: str) -> dict[str, Any]:
+        """Optuna params of ``family`` (a key of ``families``) in every slot, each searched parameter (training
+        ones included) at the centre of its range: what covering a family enqueues.
+
+        >>> space = SearchSpace.from_dict({"families": {"relu": {}, "elu": {"alpha": {"low": 0.5, "high": 1.5}}}})
+        >>> space.centre_params("elu")
+        {'act.family': 'elu', 'act.elu.alpha': 1.0}
+        """
+        params: dict[str, Any] = {}
+        for slot in self.placement.slots:
+            params.update(self.families.centre_params(family, slot.name))
+        params.update({name: p.centre() for name, p in self.training.names().items()})
+        return params
+
+    def family_of(self, params: Mapping[str, Any]) -> list[str]:
+        """The space's family keys (as written, e.g. ``la_hardsilu``) that a trial's params use, sorted."""
+        if len(self.families.names) == 1:
+            return list(self.families.names)
+        return sorted({params[f"{slot.name}.family"] for slot in self.placement.slots
+                       if f"{slot.name}.family" in params})
+
     def describe(self) -> str:
         """One line per searched parameter and per fixed value, as shown by ``actsearch validate``."""
         lines = [f"placement: {self.placement.mode} ({', '.join(slot.name for slot in self.placement.slots)})"]

@@ -10,6 +10,7 @@ Example:
 """
 
 from actsearch.study.early_failures import EarlyFailures
+from actsearch.study.coverage import enqueue_family_coverage, uncovered_families
 from actsearch.study.export import ExportedConfig, export_best, load_config, pick_trial, ranked_candidates
 from actsearch.study.objectives import OBJECTIVES, MissingObjectiveError, ObjectiveSpec, objective_values
 from actsearch.study.resume import FINISHED_STATES, load_study, prepare_study, recover_interrupted
@@ -27,7 +28,13 @@ from actsearch.study.sections import (
 from actsearch.study.storage import DriverLock, journal_path, open_storage, run_directory, storage_description
 from actsearch.study.studyfile import StudyFile, StudyFileError, format_errors, load_study_file, validate_command
 from actsearch.study.outcome import TrialOutcome
-from actsearch.study.trial_log import write_missing_trial_logs, write_text_atomic, write_trial_log
+from actsearch.study.trial_log import (
+    read_trial_log,
+    write_missing_trial_logs,
+    write_running_log,
+    write_text_atomic,
+    write_trial_log,
+)
 
 __all__ = [
     "FINISHED_STATES",
@@ -49,6 +56,7 @@ __all__ = [
     "StudyFileError",
     "TrialOutcome",
     "enqueue_missing_retries",
+    "enqueue_family_coverage",
     "enqueue_retry",
     "export_best",
     "fail_trial",
@@ -63,11 +71,14 @@ __all__ = [
     "pick_trial",
     "prepare_study",
     "ranked_candidates",
+    "read_trial_log",
     "recover_interrupted",
     "run_directory",
     "storage_description",
+    "uncovered_families",
     "validate_command",
     "write_missing_trial_logs",
+    "write_running_log",
     "write_text_atomic",
     "write_trial_log",
 ]

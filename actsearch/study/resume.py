@@ -3,7 +3,8 @@
 - the file's search space must fit the distributions the study recorded (checked before anything is written);
 - trials left RUNNING by a driver that was killed are marked FAIL ("interrupted") and their
   parameters are enqueued again, as is any failed trial whose retry a kill kept from being queued;
-- baselines are enqueued once in the study's life (``study.user_attrs["baselines_enqueued"]``);
+- baselines are enqueued once in the study's life (``study.user_attrs["baselines_enqueued"]``), then, with
+  ``budget.cover_families``, one centred trial per family no baseline runs (:mod:`actsearch.study.coverage`);
 - the sampler is seeded with ``seed + number of trials so far``, so a resumed run does not propose
   the trials the first one already proposed.
 
@@ -29,6 +30,7 @@ from optuna.trial import TrialState
 
 from actsearch.version import __version__
 from actsearch.errors import ConfigError
+from actsearch.study.coverage import enqueue_family_coverage
 from actsearch.study.retries import enqueue_missing_retries, fail_trial
 from actsearch.study.space_check import check_same_space
 from actsearch.study.storage import open_storage
@@ -81,6 +83,10 @@ def prepare_study(
     interrupted = recover_interrupted(study)
     enqueue_missing_retries(study)
     enqueue_baselines(study, study_file)
+    if study_file.budget.cover_families:
+        baseline_families = [family for entry in study_file.baselines
+                             for family in study_file.space.family_of(study_file.space.baseline_params(entry))]
+        enqueue_family_coverage(study, study_file.space, covered_by_baselines=baseline_families)
     return study, interrupted
 
 

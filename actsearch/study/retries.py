@@ -22,6 +22,8 @@ from __future__ import annotations
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from actsearch.study.coverage import COVER_ATTR
+
 __all__ = ["RETRY_WANTED", "enqueue_missing_retries", "enqueue_retry", "fail_trial", "retry_attributes"]
 
 RETRY_WANTED = "retry_wanted"
@@ -30,8 +32,9 @@ RETRY_WANTED = "retry_wanted"
 def retry_attributes(trial: FrozenTrial) -> dict:
     """User attributes of the re-enqueued copy of a failed trial."""
     attributes = {"attempt": trial.user_attrs.get("attempt", 1) + 1, "retry_of": trial.number}
-    if "baseline" in trial.user_attrs:
-        attributes["baseline"] = trial.user_attrs["baseline"]
+    for key in ("baseline", COVER_ATTR):
+        if key in trial.user_attrs:
+            attributes[key] = trial.user_attrs[key]
     return attributes
 
 

@@ -223,12 +223,20 @@ class PrunerConfig(_Choice):
 
 
 class Budget(Section):
-    """The ``budget`` section: ``trials`` to finish, ``timeout`` (seconds or ``"2h"``) and ``max_retries``
-    of a trial whose worker died or ran out of memory."""
+    """The ``budget`` section: ``trials`` to finish, ``timeout`` (seconds or ``"2h"``), ``max_retries`` of a
+    trial whose worker died or ran out of memory, ``trial_timeout`` (seconds, ``"10m"``, ``auto`` or null) after
+    which one trial fails with reason "timeout", and ``cover_families`` (run each family once first).
+
+    >>> Budget.model_validate({"trial_timeout": "10m"}).trial_timeout_s, Budget().trial_timeout_s
+    (600.0, 'auto')
+    """
 
     trials: int = Field(20, ge=1)
     timeout_s: float | None = Field(None, alias="timeout")
     max_retries: int = Field(2, ge=0)
+    # "auto": a multiple of the slowest completed baseline (see actsearch.search.timeouts); null: no limit
+    trial_timeout_s: float | Literal["auto"] | None = Field("auto", alias="trial_timeout")
+    cover_families: bool = True
 
     @field_validator("trials", mode="before")
     @classmethod
@@ -240,6 +248,19 @@ class Budget(Section):
     @classmethod
     def _duration(cls, value: Any) -> float | None:
         return parse_duration(value)
+
+    @field_validator("trial_timeout_s", mode="before")
+    @classmethod
+    def _trial_duration(cls, value: Any) -> float | str | None:
+        if value == "auto":
+            return value
+        try:
+            return parse_duration(value)
+        except ValueError:
+            raise ValueError(
+                "allowed: seconds or a text like '10m', '1h30m' (a limit per trial), 'auto' (a multiple of the "
+                f"slowest baseline's time) or null (no limit); got {value!r}"
+            ) from None
 
 
 class Execution(Section):

@@ -1,7 +1,9 @@
-"""Per-trial logs: ``runs/<name>/trials/<number>.json``, one file per finished or failed trial.
+"""Per-trial logs: ``runs/<name>/trials/<number>.json``, one file per trial, rewritten as it runs.
 
-They duplicate what the study holds, in a form that needs no Optuna to read (``jq``, an editor),
-plus what the study does not keep: the worker's process id and the traceback of an error.
+While a trial runs, its file holds ``state: RUNNING``, its configuration and the epochs finished so far
+(:func:`write_running_log`, after each epoch); when it ends, the full record replaces it. They duplicate what
+the study holds, in a form that needs no Optuna to read (``jq``, an editor), plus what the study does not
+keep: the epochs of a running trial, the worker's process id and the traceback of an error.
 
 Example:
     >>> import json, tempfile, pathlib
@@ -22,7 +24,16 @@ from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.study.outcome import TrialOutcome
 
-__all__ = ["trial_record", "write_json_atomic", "write_missing_trial_logs", "write_text_atomic", "write_trial_log"]
+__all__ = [
+    "read_trial_log",
+    "trial_log_path",
+    "trial_record",
+    "write_json_atomic",
+    "write_missing_trial_logs",
+    "write_running_log",
+    "write_text_atomic",
+    "write_trial_log",
+]
 
 
 def write_json_atomic(path: Path, content: object) -> Path:
@@ -64,17 +75,34 @@ def write_trial_log(run_dir: Path, trial: FrozenTrial, outcome: TrialOutcome | N
     record = trial_record(trial)
     if outcome is not None:
         record.update(worker_pid=outcome.worker_pid, seconds=outcome.seconds, traceback=outcome.traceback)
-    return write_json_atomic(Path(run_dir) / "trials" / f"{trial.number}.json", record)
+    return write_json_atomic(trial_log_path(run_dir, trial.number), record)
+
+
+def trial_log_path(run_dir: Path, number: int) -> Path:
+    return Path(run_dir) / "trials" / f"{number}.json"
+
+
+def write_running_log(run_dir: Path, number: int, *, config: dict | None, history: list[dict]) -> Path:
+    """The log of a trial still running: its configuration and the epochs it finished so far."""
+    record = {"number": number, "state": "RUNNING", "config": config, "epochs_completed": len(history),
+              "latest": history[-1] if history else None, "history": history}
+    return write_json_atomic(trial_log_path(run_dir, number), record)
+
+
+def read_trial_log(run_dir: Path, number: int) -> dict | None:
+    """A trial's log, or None when there is none (yet) or it cannot be read."""
+    try:
+        return json.loads(trial_log_path(run_dir, number).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def write_missing_trial_logs(run_dir: Path, study: optuna.Study) -> list[int]:
-    """Write the log of every told trial that has none (told just before a kill, or recovered after one);
-    returns their numbers."""
-    folder = Path(run_dir) / "trials"
-    present = {path.name for path in folder.glob("*.json")} if folder.exists() else set()
+    """Write the final log of every told trial whose log is absent or still says RUNNING (told just before a
+    kill, or recovered after one); returns their numbers."""
     told = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    trials = study.get_trials(deepcopy=False, states=told)
-    missing = [trial for trial in trials if f"{trial.number}.json" not in present]
+    missing = [trial for trial in study.get_trials(deepcopy=False, states=told)
+               if (read_trial_log(run_dir, trial.number) or {}).get("state") in (None, "RUNNING")]
     for trial in missing:
         write_trial_log(run_dir, trial)
     return [trial.number for trial in missing]

@@ -37,27 +37,44 @@ def train_command(task: Task, plan, hparams: Mapping[str, object] | None = None,
     Returns ``{"task": ..., "plan": ..., "train": <all hyperparameters>, "result": TrialResult.to_dict()}``;
     prints it as JSON when ``as_json``, else as a table, to ``stream`` (stdout); epoch lines go to ``progress``
     (stderr). Errors (:class:`~actsearch.errors.ConfigError`, :class:`~actsearch.trainers.DivergenceError`, ...)
-    propagate for the caller to report.
+    propagate for the caller to report; with ``as_json`` they are first printed to ``stream`` as
+    ``{"task", "plan", "error": {"type", "message"}, "history": [epochs completed]}``.
     """
     stream = sys.stdout if stream is None else stream
     progress = sys.stderr if progress is None else progress
-    plan = plan if isinstance(plan, PlacementPlan) else PlacementPlan.parse(plan)
-    hparams = resolve_hparams(hparams)
+    history: list[dict] = []
 
     def report_epoch(epoch: int, metrics: dict) -> None:
+        history.append(dict(metrics))
         print(f"epoch {epoch}/{task.epochs}  train_loss {metrics['train_loss']:.4f}  "
               f"val_accuracy {100 * metrics['val_accuracy']:.2f}%  lr {metrics['lr']:.4g}  "
               f"{metrics['seconds']:.1f}s", file=progress, flush=True)
 
-    result = run_trial(task, plan, hparams, on_epoch=report_epoch, evaluate_test=evaluate_test)
+    try:
+        plan = plan if isinstance(plan, PlacementPlan) else PlacementPlan.parse(plan)
+        hparams = resolve_hparams(hparams)
+        result = run_trial(task, plan, hparams, on_epoch=report_epoch, evaluate_test=evaluate_test)
+    except Exception as error:
+        if as_json:
+            # A script reading stdout learns why, and what was trained before it stopped; the caller exits non-zero.
+            seen = getattr(error, "history", None) or history
+            failure = {"task": task.to_dict(), "plan": plan.to_dict() if isinstance(plan, PlacementPlan) else plan,
+                       "error": {"type": type(error).__name__, "message": str(error)}, "history": seen}
+            _write_json(failure, stream)
+        raise
     report = {"task": task.to_dict(), "plan": plan.to_dict(), "train": _jsonable(hparams), "result": result.to_dict()}
     if as_json:
-        json.dump(report, stream, indent=2)
-        stream.write("\n")
+        _write_json(report, stream)
     else:
         stream.write(format_report(report))
-    stream.flush()
+        stream.flush()
     return report
+
+
+def _write_json(content: Mapping[str, object], stream: TextIO) -> None:
+    json.dump(content, stream, indent=2, default=str)
+    stream.write("\n")
+    stream.flush()
 
 
 def format_report(report: Mapping[str, object]) -> str:

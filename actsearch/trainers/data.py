@@ -9,7 +9,9 @@ split, so every fidelity normalizes the same way. ``image_size`` resizes once, o
 Decoded datasets (torchvision files, image folders) are cached in ``data_root/cache`` (or, if that is not
 writable, in the default data root's cache), keyed by dataset, resolved path and decode size; the file is written
 to a temporary name and moved into place, so concurrent trials never read half a file, and decoding holds a
-file lock, so trials starting together decode once.
+file lock, so trials starting together decode once. A decode says so on stderr (it can take minutes):
+``decoding cifar10 from ... once, for this and later runs``, then
+``decoded 60,000 images in 41.3 s, cached in .../cache/cifar10-....pt``.
 
 Example::
 
@@ -27,7 +29,9 @@ import hashlib
 import json
 import os
 import pickle
+import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,8 +143,14 @@ def load_raw(task: Task) -> RawDataset:
         cached = _read_cache(folders, name)  # written by another process while this one waited for the lock
         if cached is not None:
             return cached
+        print(f"decoding {task.dataset} from {root} once, for this and later runs", file=sys.stderr, flush=True)
+        started = time.perf_counter()
         raw = source.read(root, task.download, task.image_size)
-        _write_cache(raw, folders, name)
+        seconds = time.perf_counter() - started
+        written = _write_cache(raw, folders, name)
+        count = len(raw.train_labels) + len(raw.test_labels)
+        print(f"decoded {count:,} images in {seconds:.1f} s" + (f", cached in {written}" if written else ""),
+              file=sys.stderr, flush=True)
     return raw
 
 
@@ -174,7 +184,7 @@ def _decode_lock(folders: list[Path], name: str) -> Iterator[None]:
     yield
 
 
-def _write_cache(raw: RawDataset, folders: list[Path], name: str) -> None:
+def _write_cache(raw: RawDataset, folders: list[Path], name: str) -> Path | None:
     for folder in folders:
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -186,12 +196,13 @@ def _write_cache(raw: RawDataset, folders: list[Path], name: str) -> None:
                 torch.save(raw.to_state(), stream)
             os.chmod(temporary, 0o644)  # mkstemp creates 0600; the cache is meant to be shared
             os.replace(temporary, folder / name)
-            return
+            return folder / name
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
     warnings.warn(f"could not write the dataset cache to {' or '.join(map(str, folders))}; the next run decodes "
                   "the dataset again", stacklevel=3)
+    return None
 
 
 def _resize(images: torch.Tensor, size: int | None) -> torch.Tensor:

@@ -46,7 +46,11 @@ DEFAULT_HPARAMS: dict[str, object] = {
     "eval_batch_size": 1000,  # images per forward pass in evaluation
     "precision": "auto",  # "auto" (bf16 autocast on CUDA, fp32 elsewhere) | "fp32" | "bf16"
     "checkpoint": "last",  # weights evaluated at the end: "last" epoch | "best" validation epoch
-    "divergence_check_steps": 50,  # iterations between NaN/inf loss checks (each check is one device sync)
+    "divergence_check_steps": 50,  # iterations between loss checks (each check is one device sync)
+    # divergence: a mean loss above this multiple of max(first step's loss, ln(classes)) fails the trial; 0 = off
+    "divergence_loss_factor": 10.0,
+    # divergence: validation accuracy at chance (<= 1.2/classes) after this many epochs fails the trial; 0 = off
+    "chance_patience_epochs": 3,
 }
 
 _CHOICES = {
@@ -96,6 +100,13 @@ def resolve_hparams(overrides: Mapping[str, object] | None = None) -> dict[str, 
         raise ConfigError(f"train.flip: must be true, false or null (the dataset's default); got {hparams['flip']!r}")
     if hparams["crop_padding"] is not None and not _is_count(hparams["crop_padding"], minimum=0):
         raise ConfigError(f"train.crop_padding: must be an integer >= 0 or null (auto); got {hparams['crop_padding']!r}")
+    factor = hparams["divergence_loss_factor"]
+    if not _is_number(factor) or not (factor == 0 or factor > 1):
+        raise ConfigError(f"train.divergence_loss_factor: must be 0 (off) or a number > 1 (a multiple of the "
+                          f"starting loss); got {factor!r}")
+    if not _is_count(hparams["chance_patience_epochs"], minimum=0):
+        raise ConfigError(f"train.chance_patience_epochs: must be an integer >= 0 (epochs; 0 = off); "
+                          f"got {hparams['chance_patience_epochs']!r}")
     if not _is_count(hparams["cutout"], minimum=0):
         raise ConfigError(f"train.cutout: must be an integer >= 0 (pixels); got {hparams['cutout']!r}")
     for key in ("eval_batch_size", "divergence_check_steps"):

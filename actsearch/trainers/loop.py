@@ -2,9 +2,11 @@
 
 The data stays on the device as uint8; each step gathers a batch by index, augments it with batched tensor ops,
 normalizes it and takes an optimizer step; the learning rate is scheduled per iteration. Nothing in the loop
-syncs with the host except the divergence check: the loss is summed on the device and checked for NaN/inf every
-``divergence_check_steps`` iterations and at the end of each epoch. Channels-last memory layout everywhere; on
-CUDA also bf16 autocast and cuDNN autotuning (off in deterministic mode).
+syncs with the host except the divergence check: the loss is summed on the device and checked (NaN/inf, or a
+finite blow-up, see :mod:`actsearch.trainers.divergence`) after the first step, every ``divergence_check_steps``
+iterations and at the end of each epoch; validation accuracy stuck at chance is checked after each epoch.
+Channels-last memory layout everywhere; on CUDA also bf16 autocast and cuDNN autotuning (off in deterministic
+mode).
 
 Example::
 
@@ -29,6 +31,7 @@ from actsearch.trainers.augment import Augmentation, default_padding
 from actsearch.trainers.cifar_c import cifar_c_for_task
 from actsearch.trainers.corruptions import CIFAR_C, resolve_corruptions
 from actsearch.trainers.data import DeviceData, load_data
+from actsearch.trainers.divergence import DivergenceMonitor
 from actsearch.trainers.evaluate import Preprocess, evaluate, measure_latency, synchronize
 from actsearch.trainers.hparams import resolve_hparams
 from actsearch.trainers.indices import epoch_batches, steps_per_epoch
@@ -55,7 +58,8 @@ def run_trial(task: Task, plan, hparams: Mapping[str, object] | None = None, *, 
       whatever it raises (e.g. ``optuna.TrialPruned``) propagates.
     - ``evaluate_test``: also score the test set (final evaluation); corrupted accuracy then uses test images.
 
-    Raises :class:`DivergenceError` (NaN/inf loss), :class:`TrialOutOfMemoryError` (CUDA out of memory),
+    Raises :class:`DivergenceError` (NaN/inf or exploding loss, accuracy at chance; its ``history`` holds the
+    epochs before), :class:`TrialOutOfMemoryError` (CUDA out of memory),
     :class:`~actsearch.errors.ConfigError` (bad hyperparameters, unknown corruption, missing dataset).
     """
     started = time.perf_counter()
@@ -107,36 +111,42 @@ def _train(task: Task, plan, hparams: dict, data: DeviceData, on_epoch: EpochCal
         fill=(data.mean * 255).round().to(torch.uint8),
     )
     generator = torch.Generator(device=device).manual_seed(task.seed)
+    monitor = DivergenceMonitor(hparams, data.num_classes)
 
     history: list[dict] = []
     best_state: dict[str, torch.Tensor] | None = None
     best_accuracy = -1.0
     train_seconds, train_images = 0.0, 0
-    for epoch in range(1, task.epochs + 1):
-        epoch_start = time.perf_counter()
-        loss_sum, correct, seen = _train_epoch(
-            forward, data, task.batch_size, generator, augmentation, preprocess, criterion, optimizer, scheduler,
-            epoch, hparams["divergence_check_steps"])
-        synchronize(device)
-        train_seconds += time.perf_counter() - epoch_start
-        train_images += seen
-        val_accuracy, val_loss = evaluate(forward, data.val_images, data.val_labels, preprocess,
-                                          batch_size=hparams["eval_batch_size"])
-        metrics = {
-            "epoch": epoch,
-            "train_loss": loss_sum.item() / steps,
-            "train_accuracy": correct.item() / max(seen, 1),
-            "val_loss": val_loss,
-            "val_accuracy": val_accuracy,
-            "lr": optimizer.param_groups[0]["lr"],
-            "seconds": time.perf_counter() - started,
-        }
-        history.append(metrics)
-        if hparams["checkpoint"] == "best" and val_accuracy > best_accuracy:
-            best_accuracy = val_accuracy
-            best_state = {name: value.detach().clone() for name, value in model.state_dict().items()}
-        if on_epoch is not None:
-            on_epoch(epoch, dict(metrics))
+    try:
+        for epoch in range(1, task.epochs + 1):
+            epoch_start = time.perf_counter()
+            loss_sum, correct, seen = _train_epoch(
+                forward, data, task.batch_size, generator, augmentation, preprocess, criterion, optimizer, scheduler,
+                epoch, hparams["divergence_check_steps"], monitor)
+            synchronize(device)
+            train_seconds += time.perf_counter() - epoch_start
+            train_images += seen
+            val_accuracy, val_loss = evaluate(forward, data.val_images, data.val_labels, preprocess,
+                                              batch_size=hparams["eval_batch_size"])
+            metrics = {
+                "epoch": epoch,
+                "train_loss": loss_sum.item() / steps,
+                "train_accuracy": correct.item() / max(seen, 1),
+                "val_loss": val_loss,
+                "val_accuracy": val_accuracy,
+                "lr": optimizer.param_groups[0]["lr"],
+                "seconds": time.perf_counter() - started,
+            }
+            history.append(metrics)
+            monitor.check_accuracy(val_accuracy, epoch=epoch)
+            if hparams["checkpoint"] == "best" and val_accuracy > best_accuracy:
+                best_accuracy = val_accuracy
+                best_state = {name: value.detach().clone() for name, value in model.state_dict().items()}
+            if on_epoch is not None:
+                on_epoch(epoch, dict(metrics))
+    except DivergenceError as error:
+        error.history = [dict(entry) for entry in history]
+        raise
 
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -175,8 +185,9 @@ def _train(task: Task, plan, hparams: dict, data: DeviceData, on_epoch: EpochCal
 def _train_epoch(forward: nn.Module, data: DeviceData, batch_size: int, generator: torch.Generator,
                  augmentation: Augmentation, preprocess: Preprocess, criterion: nn.Module,
                  optimizer: torch.optim.Optimizer, scheduler, epoch: int,
-                 check_every: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+                 check_every: int, monitor: DivergenceMonitor) -> tuple[torch.Tensor, torch.Tensor, int]:
     """One pass over the training split: (summed loss and correct count, on the device; images seen)."""
+    monitor.start_epoch()
     forward.train()
     device = data.device
     loss_sum = torch.zeros((), device=device)
@@ -195,15 +206,11 @@ def _train_epoch(forward: nn.Module, data: DeviceData, batch_size: int, generato
         loss_sum += loss.detach().float()
         correct += (logits.detach().argmax(dim=1) == labels).sum()
         seen += len(index)
-        if step % check_every == 0:
-            _check_finite(loss_sum, epoch)
-    _check_finite(loss_sum, epoch)
+        if step % check_every == 0 or monitor.needs_reference:
+            monitor.check_loss(loss_sum, steps=step, epoch=epoch)
+    if step % check_every:
+        monitor.check_loss(loss_sum, steps=step, epoch=epoch)
     return loss_sum, correct, seen
-
-
-def _check_finite(loss_sum: torch.Tensor, epoch: int) -> None:
-    if not torch.isfinite(loss_sum).item():
-        raise DivergenceError("nan" if torch.isnan(loss_sum).item() else "inf", epoch)
 
 
 def _materialize_lazy_parameters(model: nn.Module, sample: torch.Tensor) -> None:

@@ -50,15 +50,24 @@ class TrialResult:
 
 
 class DivergenceError(ActsearchError):
-    """The training loss became NaN or infinite; ``epoch`` is the 1-based epoch where it was seen."""
+    """Training diverged at ``epoch`` (1-based): ``value`` is "nan" or "inf" (the loss), "finite" (the loss blew
+    up while staying finite) or "chance" (accuracy stuck at chance); ``reason`` says what was seen.
+    ``history`` holds the epochs completed before it (the loop fills it in)."""
 
-    def __init__(self, value: str, epoch: int) -> None:
-        super().__init__(f"loss became {value} at epoch {epoch}")
+    def __init__(self, value: str, epoch: int, *, reason: str | None = None,
+                 history: list[dict] | None = None) -> None:
+        super().__init__(f"{reason or f'loss became {value}'} at epoch {epoch}")
         self.value = value
         self.epoch = epoch
+        self.reason = reason
+        self.history = list(history or [])
 
     def __reduce__(self):
-        return (type(self), (self.value, self.epoch))
+        return (_rebuild_divergence, (self.value, self.epoch, self.reason, self.history))
+
+
+def _rebuild_divergence(value: str, epoch: int, reason: str | None, history: list[dict]) -> DivergenceError:
+    return DivergenceError(value, epoch, reason=reason, history=history)
 
 
 class TrialOutOfMemoryError(ActsearchError):
