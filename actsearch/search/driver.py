@@ -122,6 +122,7 @@ def run_study(
                 workers=execution.workers,
                 cpus_per_trial=execution.cpus_per_trial,
                 gpus_per_trial=execution.gpus_per_trial,
+                imports=study_file.imports,
                 verbose=verbose,
             ) as session:
                 summary = search.run(session, trial_runner or TrainerRunner(), progress=progress)

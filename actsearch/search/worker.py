@@ -29,6 +29,7 @@ import torch
 from actsearch.search.runner import TrialRunner, result_to_dict
 from actsearch.spaces import TrialConfig
 from actsearch.study.outcome import TrialOutcome
+from actsearch.study.plugins import ImportEntry, load_plugins
 from actsearch.trainers import DatasetNotFoundError, DivergenceError, Task, TrialOutOfMemoryError
 
 __all__ = ["TrialOutcome", "TrialWorker"]
@@ -41,7 +42,8 @@ class _Pruned(Exception):
 class TrialWorker:
     """Runs trials with ``trial_runner``; asks ``broker`` after each epoch when pruning is on."""
 
-    def __init__(self, trial_runner: TrialRunner, broker, threads: int) -> None:
+    def __init__(self, trial_runner: TrialRunner, broker, threads: int, imports: tuple[ImportEntry, ...] = ()) -> None:
+        load_plugins(imports)  # the study's families and networks, before any trial names them
         torch.set_num_threads(max(1, threads))
         self._runner = trial_runner
         self._broker = broker

@@ -223,35 +223,48 @@ class PrunerConfig(_Choice):
 
 
 class Budget(Section):
-    """The ``budget`` section: ``trials`` to finish, ``timeout`` (seconds or ``"2h"``) and ``max_retries``
-    of a trial whose worker died or ran out of memory."""
+    """The ``budget`` section: ``trials`` to finish, ``timeout`` (seconds or ``"2h"``), ``max_retries`` of a trial
+    whose worker died or ran out of memory, and the stop rules ``patience`` (stop after that many finished trials
+    without a better value) and ``target`` (stop once a trial reaches it; with several objectives a list, one
+    value or null per objective, reached together by one trial). See :mod:`actsearch.study.stop_rules`."""
 
     trials: int = Field(20, ge=1)
     timeout_s: float | None = Field(None, alias="timeout")
     max_retries: int = Field(2, ge=0)
+    patience: int | None = Field(None, ge=1)
+    target: float | list[float | None] | None = None
 
     @field_validator("timeout_s", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> float | None:
         return parse_duration(value)
 
+    @field_validator("target", mode="before")
+    @classmethod
+    def _numbers(cls, value: Any) -> Any:
+        """Integers are numbers too (``target: 1`` for an accuracy of 1)."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, list):
+            return [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+        return value
+
 
 class Execution(Section):
     """The ``execution`` section: parallel ``workers`` (null: as many as the resources allow), resources per
-    trial (``gpus_per_trial: auto`` = 1 where CUDA is available, else 0) and a Ray cluster address."""
+    trial (``gpus_per_trial: auto`` = 1 when the Ray cluster has a GPU, else 0; decided once Ray is up) and a
+    Ray cluster address."""
 
     workers: int | None = Field(None, ge=1)
-    gpus_per_trial: float = Field("auto", validate_default=True)
+    gpus_per_trial: float | Literal["auto"] = "auto"
     cpus_per_trial: float = Field(1.0, gt=0)
     ray_address: str | None = None
 
     @field_validator("gpus_per_trial", mode="before")
     @classmethod
-    def _gpus(cls, value: Any) -> float:
+    def _gpus(cls, value: Any) -> float | str:
         if value == "auto":
-            import torch
-
-            return 1.0 if torch.cuda.is_available() else 0.0
+            return value
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
             return float(value)
         raise ValueError(f"a number >= 0 (fractions share a GPU) or 'auto'; got {value!r}")
