@@ -43,6 +43,7 @@ from actsearch.study import (
     run_directory,
     write_trial_log,
 )
+from actsearch.study.stop_rules import StopRules
 
 __all__ = ["RunSummary", "run_study"]
 
@@ -112,7 +113,7 @@ def run_study(
         storage, where = open_storage(study_file.storage, study_file.name, runs_dir=runs_dir, repair=True)
         study, recovered = prepare_study(study_file, storage, where)
         search = _Search(study, study_file, target=target, run_dir=run_dir, storage=where, recovered=recovered)
-        if search.finished >= target:
+        if search.finished >= target or search.stop_rules.reason:
             summary = search.summary()
         else:
             execution = study_file.execution
@@ -165,7 +166,8 @@ class _Search:
         self.counts = {"complete": 0, "pruned": 0, "failed": 0, "retried": 0}
         self.consecutive_failures = 0
         self.last_failure = ""
-        self.stopped = "budget reached"
+        self.stop_rules = StopRules.for_study(study_file.budget, study_file.directions, study)
+        self.stopped = self.stop_rules.reason or "budget reached"
         self.prune = self._pruning_enabled()
         self.workers: list = []
         self.running: dict[ray.ObjectRef, _Running] = {}
@@ -282,6 +284,9 @@ class _Search:
         if self.deadline is not None and time.monotonic() >= self.deadline:
             self.stopped = f"timeout of {self.study_file.budget.timeout_s:g} s"
             return False
+        if self.stop_rules.reason:
+            self.stopped = self.stop_rules.reason
+            return False
         if self.consecutive_failures >= 10 + 2 * len(self.workers):
             self.stopped = f"{self.consecutive_failures} failed trials in a row, last: {self.last_failure}"
             return False
@@ -368,6 +373,7 @@ class _Search:
             return
         self.finished += 1
         self.consecutive_failures = 0
+        self.stop_rules.observe(frozen)
         write_trial_log(self.run_dir, frozen, outcome)
         self.bar.trial_finished(best=self.best_text, running=len(self.running))
 
