@@ -17,6 +17,7 @@ import contextlib
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from actsearch.errors import ActsearchError, ConfigError
 from actsearch.search.cluster import RaySession
 from actsearch.search.progress import TrialProgress
 from actsearch.search.runner import TrainerRunner, TrialRunner
+from actsearch.search.tracking import TrialCallback, TrialTracking
 from actsearch.study import (
     FINISHED_STATES,
     OBJECTIVES,
@@ -98,12 +100,16 @@ def run_study(
     progress: bool = True,
     verbose: bool = False,
     trial_runner: TrialRunner | None = None,
+    callbacks: Sequence[TrialCallback] = (),
 ) -> RunSummary:
     """Run (or resume) a study until it holds ``n_trials`` finished trials (default ``budget.trials``).
 
     ``ray_address`` joins a running Ray cluster (default: the study file's, else a local Ray).
     ``runs_dir`` holds ``runs/<name>/`` (journal, per-trial logs). ``progress`` draws a bar on a
     terminal and prints the summary line. ``trial_runner`` replaces the trainer (tests, benchmarks).
+    ``callbacks``: each called as ``callback(study, frozen_trial)`` for every finished trial, as
+    ``study.optimize`` calls them (optuna-integration's ``MLflowCallback`` plugs in unchanged); see
+    :mod:`actsearch.search.tracking` for the weights and TensorBoard curves a run also keeps.
     """
     target = study_file.budget.trials if n_trials is None else n_trials
     if target < 1:
@@ -112,7 +118,9 @@ def run_study(
     with _optuna_verbosity(verbose), DriverLock(run_dir):
         storage, where = open_storage(study_file.storage, study_file.name, runs_dir=runs_dir, repair=True)
         study, recovered = prepare_study(study_file, storage, where)
-        search = _Search(study, study_file, target=target, run_dir=run_dir, storage=where, recovered=recovered)
+        tracking = TrialTracking(study, study_file, run_dir, callbacks)
+        search = _Search(study, study_file, target=target, run_dir=run_dir, storage=where, recovered=recovered,
+                         tracking=tracking)
         if search.finished >= target or search.stop_rules.reason:
             summary = search.summary()
         else:
@@ -153,8 +161,9 @@ class _Running:
 class _Search:
     """State of one run: the study, the workers, the trials in flight and the counters."""
 
-    def __init__(self, study, study_file, *, target, run_dir, storage, recovered) -> None:
+    def __init__(self, study, study_file, *, target, run_dir, storage, recovered, tracking) -> None:
         self.study = study
+        self.tracking = tracking
         self.study_file = study_file
         self.target = target
         self.run_dir = run_dir
@@ -305,7 +314,8 @@ class _Search:
         config_dict = config.to_dict()
         trial.set_user_attr("config", config_dict)
         trial.set_user_attr("families", config.plan.families())
-        ref = self.workers[worker].run.remote(trial.number, self.task, config_dict, self.prune)
+        ref = self.workers[worker].run.remote(trial.number, self.task, config_dict, self.prune,
+                                              self.tracking.wants_weights)
         self.running[ref] = self.by_number[trial.number] = _Running(trial, worker)
         return True
 
@@ -362,6 +372,7 @@ class _Search:
                     step = epoch.get("epoch", step)
                     if step not in entry.reported and "val_accuracy" in epoch:
                         trial.report(float(epoch["val_accuracy"]), step)
+            self.tracking.before_tell(trial, values, outcome)
             frozen = self.study.tell(trial, values)
             self.counts["complete"] += 1
             self._note_best(values)
@@ -374,6 +385,7 @@ class _Search:
         self.finished += 1
         self.consecutive_failures = 0
         self.stop_rules.observe(frozen)
+        self.tracking.after_tell(frozen, outcome)
         write_trial_log(self.run_dir, frozen, outcome)
         self.bar.trial_finished(best=self.best_text, running=len(self.running))
 
@@ -386,6 +398,7 @@ class _Search:
         if kind in RETRIED_FAILURES and frozen.user_attrs.get("attempt", 1) <= self.study_file.budget.max_retries:
             if enqueue_retry(self.study, frozen):
                 self.counts["retried"] += 1
+        self.tracking.after_tell(frozen, outcome)
         write_trial_log(self.run_dir, frozen, outcome)
         self.bar.trial_finished(running=len(self.running), counted=False)
 

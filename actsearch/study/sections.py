@@ -38,6 +38,7 @@ __all__ = [
     "PrunerConfig",
     "SamplerConfig",
     "Section",
+    "Tracking",
     "format_duration",
     "parse_duration",
 ]
@@ -268,3 +269,19 @@ class Execution(Section):
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
             return float(value)
         raise ValueError(f"a number >= 0 (fractions share a GPU) or 'auto'; got {value!r}")
+
+
+class Tracking(Section):
+    """The ``tracking`` section: which trials keep their trained ``weights`` as Optuna artifacts (``all``,
+    ``none``, or a number k: the best k by the first objective) and whether each trial's training curves are
+    written as TensorBoard scalars under ``runs/<name>/tb/`` (when the ``tensorboard`` package is installed)."""
+
+    weights: Literal["all", "none"] | int = "all"
+    tensorboard: bool = True
+
+    @field_validator("weights")
+    @classmethod
+    def _positive(cls, value: str | int) -> str | int:
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"all, none, or a number k >= 1 (keep the best k); got {value}")
+        return value

@@ -2,7 +2,7 @@
 
 Keys: ``name``, ``description``, ``imports`` (see :mod:`actsearch.study.plugins`), ``task`` (a :class:`actsearch.trainers.Task`), ``space`` (see
 :class:`actsearch.spaces.SearchSpace`), ``objectives``, ``sampler``, ``pruner``, ``budget``, ``execution``,
-``storage``, ``seed`` and ``baselines``. Every problem is reported together, each as
+``tracking``, ``storage``, ``seed`` and ``baselines``. Every problem is reported together, each as
 ``<file>: <key.path>: <problem>``; ``actsearch validate FILE`` prints them (exit 2) or ``OK``.
 
 Example:
@@ -45,6 +45,7 @@ from actsearch.study.sections import (
     PrunerConfig,
     SamplerConfig,
     Section,
+    Tracking,
     format_duration,
 )
 from actsearch.study.storage import JOURNAL_SUFFIXES
@@ -85,6 +86,7 @@ class _Document(Section):
     pruner: PrunerConfig | None = None
     budget: Budget = Field(default_factory=Budget)
     execution: Execution = Field(default_factory=Execution)
+    tracking: Tracking = Field(default_factory=Tracking)
     storage: str | None = None
     seed: int = Field(0, ge=0)
     baselines: list[Any] = []
@@ -132,6 +134,7 @@ class StudyFile:
     seed: int
     baselines: list[Baseline]
     imports: tuple[ImportEntry, ...] = ()
+    tracking: Tracking = Tracking()
 
     @property
     def directions(self) -> list[str]:
@@ -215,6 +218,7 @@ def _study_from_data(data: dict[str, Any], path: Path) -> StudyFile:
         seed=document.seed,
         baselines=baselines,
         imports=tuple(imports),
+        tracking=document.tracking,
     )
 
 
