@@ -329,11 +329,12 @@ def _report(args: argparse.Namespace) -> int:
 
 def _dashboard(args: argparse.Namespace) -> int:
     from actsearch.report import dashboard_command
-    from actsearch.study import journal_path
+    from actsearch.study import journal_path, run_directory
 
     study_file = _load_study(args)
     storage = journal_path(study_file.storage, study_file.name, args.runs_dir) or study_file.storage
-    return dashboard_command(storage, host=args.host, port=args.port)
+    artifacts = run_directory(study_file.name, args.runs_dir) / "artifacts"
+    return dashboard_command(storage, host=args.host, port=args.port, artifact_dir=artifacts)
 
 
 _COMMANDS = {
