@@ -33,22 +33,17 @@ class RayHead:
     auth: dict[str, str]  # the environment a client of this head needs
 
     def stop(self) -> None:
-        for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        """SIGTERM to the head's process group, then SIGKILL to what is left of it (the GCS can outlive
+        `ray start`); the workers exit with their raylet."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
                 os.killpg(self.process.pid, sig)
             except ProcessLookupError:
                 break
             try:
-                self.process.wait(wait_s)
+                self.process.wait(10)
             except subprocess.TimeoutExpired:
-                continue
-            if sig is signal.SIGTERM:
-                # the group's other processes (GCS, raylet) may outlive `ray start`
-                try:
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            break
+                pass
         shutil.rmtree(self.temp_root, ignore_errors=True)
 
 

@@ -19,6 +19,7 @@ import pytest
 import ray
 from optuna.trial import TrialState
 
+from actsearch.search import plan_slots
 from actsearch.study import load_study_file, open_storage
 from ray_head import start_head
 
@@ -28,8 +29,6 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 @pytest.fixture(scope="module")
 def head():
-    if ray.is_initialized():
-        ray.shutdown()
     cluster = start_head(cpus=2, gpus=1)
     yield cluster
     cluster.stop()
@@ -107,6 +106,12 @@ def test_gpus_per_trial_auto_is_decided_by_the_cluster(head, tmp_path):
     assert summary["workers"] == 1  # one whole GPU per trial, although the head has 2 CPUs
     results = [trial.user_attrs["result"] for trial in trials_of(path.stem, tmp_path)]
     assert [len(result["gpu_ids"]) for result in results] == [1, 1]
+
+
+def test_gpus_per_trial_auto_follows_the_cluster_not_this_machine():
+    assert plan_slots(None, "auto", 1, cpus=16, gpus=0) == plan_slots(None, 0.0, 1, cpus=16, gpus=0)
+    on_gpus = plan_slots(None, "auto", 1, cpus=16, gpus=2)
+    assert (on_gpus.count, on_gpus.num_gpus) == (2, 1.0)
 
 
 FAMILY_MODULE = '''
