@@ -43,7 +43,8 @@ def test_patience_with_several_objectives_counts_trials_that_do_not_enlarge_the_
 
 
 def test_target_is_reached_in_the_objectives_direction():
-    assert feed(StopRules(Budget(target=0.93), ["maximize"]), [[0.9], [0.93]]) == [None, "target 0.93 reached by trial 1"]
+    reached = feed(StopRules(Budget(target=0.93), ["maximize"]), [[0.9], [0.93]])
+    assert reached == [None, "target 0.93 reached by trial 1"]
     assert feed(StopRules(Budget(target=0.2), ["minimize"]), [[0.3], [0.1]])[-1] == "target 0.2 reached by trial 1"
     several = StopRules(Budget(target=[0.9, 1000]), ["maximize", "minimize"])
     assert feed(several, [[0.95, 5000.0], [0.85, 500.0], [0.91, 900.0]])[-1] == "target 0.9, 1000 reached by trial 2"

@@ -68,7 +68,8 @@ def test_without_imports_the_family_is_unknown(tmp_path):
 def test_a_missing_file_and_a_failing_module_are_reported_by_key(tmp_path):
     with pytest.raises(StudyFileError) as info:
         load_study_file(write_study(tmp_path, "[nowhere.py]", "relu"))
-    assert f"imports[0]: no file {tmp_path / 'nowhere.py'} (a .py path is relative to the study file)" in str(info.value)
+    missing = tmp_path / "nowhere.py"
+    assert f"imports[0]: no file {missing} (a .py path is relative to the study file)" in str(info.value)
     (tmp_path / "plugin_broken.py").write_text("raise RuntimeError('boom')\n")
     with pytest.raises(StudyFileError, match=r"imports\[1\]: importing .*plugin_broken.py failed: RuntimeError: boom"):
         load_study_file(write_study(tmp_path, "[json, plugin_broken.py]", "relu"))

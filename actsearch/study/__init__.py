@@ -9,9 +9,11 @@ Example:
     >>> study_file = load_study_file("studies/quickstart.yaml")  # doctest: +SKIP
 """
 
+from actsearch.study.early_failures import EarlyFailures
 from actsearch.study.export import ExportedConfig, export_best, load_config, pick_trial, ranked_candidates
 from actsearch.study.objectives import OBJECTIVES, MissingObjectiveError, ObjectiveSpec, objective_values
-from actsearch.study.resume import FINISHED_STATES, enqueue_retry, load_study, prepare_study, recover_interrupted
+from actsearch.study.resume import FINISHED_STATES, load_study, prepare_study, recover_interrupted
+from actsearch.study.retries import RETRY_WANTED, enqueue_missing_retries, enqueue_retry, fail_trial
 from actsearch.study.sections import (
     PRUNERS,
     SAMPLERS,
@@ -25,15 +27,17 @@ from actsearch.study.sections import (
 from actsearch.study.storage import DriverLock, journal_path, open_storage, run_directory, storage_description
 from actsearch.study.studyfile import StudyFile, StudyFileError, format_errors, load_study_file, validate_command
 from actsearch.study.outcome import TrialOutcome
-from actsearch.study.trial_log import write_text_atomic, write_trial_log
+from actsearch.study.trial_log import write_missing_trial_logs, write_text_atomic, write_trial_log
 
 __all__ = [
     "FINISHED_STATES",
     "OBJECTIVES",
+    "RETRY_WANTED",
     "PRUNERS",
     "SAMPLERS",
     "Budget",
     "DriverLock",
+    "EarlyFailures",
     "Execution",
     "ExportedConfig",
     "MissingObjectiveError",
@@ -44,8 +48,10 @@ __all__ = [
     "StudyFile",
     "StudyFileError",
     "TrialOutcome",
+    "enqueue_missing_retries",
     "enqueue_retry",
     "export_best",
+    "fail_trial",
     "format_errors",
     "journal_path",
     "load_config",
@@ -61,6 +67,7 @@ __all__ = [
     "run_directory",
     "storage_description",
     "validate_command",
+    "write_missing_trial_logs",
     "write_text_atomic",
     "write_trial_log",
 ]

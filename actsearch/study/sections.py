@@ -235,6 +235,12 @@ class Budget(Section):
     patience: int | None = Field(None, ge=1)
     target: float | list[float | None] | None = None
 
+    @field_validator("trials", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> Any:
+        # YAML reads 1e3 as a float: accept it when it is a whole number.
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+
     @field_validator("timeout_s", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> float | None:

@@ -1,9 +1,10 @@
 """Study files: one YAML file says everything a search needs, checked as a whole before anything runs.
 
-Keys: ``name``, ``description``, ``imports`` (see :mod:`actsearch.study.plugins`), ``task`` (a :class:`actsearch.trainers.Task`), ``space`` (see
-:class:`actsearch.spaces.SearchSpace`), ``objectives``, ``sampler``, ``pruner``, ``budget``, ``execution``,
-``tracking``, ``storage``, ``seed`` and ``baselines``. Every problem is reported together, each as
-``<file>: <key.path>: <problem>``; ``actsearch validate FILE`` prints them (exit 2) or ``OK``.
+Keys: ``name``, ``description``, ``imports`` (see :mod:`actsearch.study.plugins`), ``task`` (a
+:class:`actsearch.trainers.Task`), ``space`` (see :class:`actsearch.spaces.SearchSpace`), ``objectives``,
+``sampler``, ``pruner``, ``budget``, ``execution``, ``tracking``, ``storage``, ``seed`` and ``baselines``. Every
+problem is reported together, each as ``<file>: <key.path>: <problem>``; ``actsearch validate FILE`` prints them
+(exit 2) or ``OK``.
 
 Example:
     >>> import pathlib, tempfile
@@ -166,12 +167,20 @@ def load_study_file(path: str | Path) -> StudyFile:
 
 
 def validate_command(path: str | Path) -> tuple[int, str]:
-    """``actsearch validate FILE``: ``(0, "OK: ...")`` or ``(2, the errors)``."""
+    """``actsearch validate FILE``: ``(0, "OK: ...")`` or ``(2, the errors)``; also builds the proxy network on the
+    CPU (placement patterns must match its activation modules) and adds warnings to the OK."""
     try:
         study = load_study_file(path)
     except StudyFileError as error:
         return 2, format_errors(error)
-    return 0, f"OK: {path}\n{study.summary()}"
+    from actsearch.study.preflight import check_network, study_warnings  # builds networks: imports torch
+
+    try:
+        check_network(study)
+    except ConfigError as error:
+        return 2, format_errors(StudyFileError([f"{path}: {error}"]))
+    warnings = "".join(f"\nwarning: {warning}" for warning in study_warnings(study))
+    return 0, f"OK: {path}\n{study.summary()}{warnings}"
 
 
 def _read_document(path: Path) -> dict[str, Any]:
