@@ -9,12 +9,13 @@
   optuna-integration's ``MLflowCallback`` or ``WeightsAndBiasesCallback`` plug in unchanged. A callback that
   raises is logged and the search goes on.
 
-Example:
+Example (a callback written for ``study.optimize`` is one for ``run_study(..., callbacks=[remember])``):
     >>> import optuna
     >>> seen = []
     >>> def remember(study, trial):
     ...     seen.append((trial.number, trial.state.name))
-    >>> remember(optuna.create_study(), optuna.trial.create_trial(value=0.5))
+    >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+    >>> optuna.create_study().optimize(lambda trial: 0.5, n_trials=1, callbacks=[remember])
     >>> seen
     [(0, 'COMPLETE')]
 """
