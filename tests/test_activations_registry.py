@@ -60,6 +60,16 @@ def test_torchvision_conv_norm_activation_builds_a_family():
     assert block(torch.randn(2, 3, 8, 8)).shape == (2, 8, 8, 8)
 
 
+@pytest.mark.parametrize("name", ["la_hardsilu", "anact", "apalu"])
+def test_timm_builds_a_model_with_a_family_as_act_layer(name):
+    timm = pytest.importorskip("timm", reason="the timm builder check needs the timm package")
+    model = timm.create_model("resnet10t", pretrained=False, num_classes=3, act_layer=A.get_activation(name))
+    family = registry.resolve_activation(name)[0]
+    assert not any(isinstance(module, torch.nn.ReLU) for module in model.modules())
+    assert sum(A.family_name(module) == family for module in model.modules()) >= 4
+    assert model(torch.randn(2, 3, 64, 64)).shape == (2, 3)
+
+
 def test_custom_family_accepts_inplace(clean_registry):
     @A.register_activation("square_relu")
     class SquareReLU(nn.Module):
