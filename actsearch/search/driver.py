@@ -37,6 +37,7 @@ from actsearch.study import (
     DriverLock,
     EarlyFailures,
     MissingObjectiveError,
+    StopRules,
     StudyFile,
     TrialOutcome,
     enqueue_retry,
@@ -49,7 +50,6 @@ from actsearch.study import (
     write_trial_log,
 )
 from actsearch.study.preflight import check_dataset, check_network, check_resources, study_warnings
-from actsearch.study.stop_rules import StopRules
 
 __all__ = ["RunSummary", "run_study"]
 
