@@ -98,6 +98,7 @@ class RaySession:
         self._gpus_per_trial = gpus_per_trial
         self._verbose = verbose
         self._owned = False
+        self.joined = False  # this run joined a cluster started by someone else (its nodes have their own files)
         self._worker_class = None
         self.slots: WorkerSlots | None = None
 
@@ -133,6 +134,7 @@ class RaySession:
             # authentication token): it is not passed on.
             where = self.address or f"{environment_address} (RAY_ADDRESS)"
             _check_reachable(self.address or environment_address)
+            self.joined = True
             try:
                 ray.init(address=self.address, **options)
             except (ConnectionError, RuntimeError, ValueError) as error:
@@ -152,6 +154,7 @@ class RaySession:
                 if "existing cluster" not in str(error):
                     raise
                 logger.info("joining the Ray cluster already running on this machine")
+                self.joined = True
                 ray.init(**options)
         self._owned = True
 

@@ -134,7 +134,7 @@ def run_study(
             imports=study_file.imports,
             verbose=verbose,
         ) as session:
-            _check_cluster(study_file, session, local=address is None)
+            _check_cluster(study_file, session, local=not session.joined)
             with DriverLock(run_dir):
                 storage, where = open_storage(study_file.storage, study_file.name, runs_dir=runs_dir, repair=True)
                 study, recovered = prepare_study(study_file, storage, where)
