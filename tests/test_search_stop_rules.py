@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 
 import optuna
@@ -112,3 +114,12 @@ def test_a_run_stops_when_its_target_is_reached(ray_session, tmp_path):
     summary = run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=excellent_runner)
     assert (summary.finished, summary.stopped) == (2, "target 0.93 reached by trial 0")  # + the one in flight
     assert "stopped: target 0.93 reached by trial 0" in str(summary)
+
+
+def test_the_command_line_exits_0_when_a_stop_rule_ends_the_run(tmp_path):
+    study_file = study_with(tmp_path, "cli-target", "{trials: 20, target: 0.0}")
+    done = subprocess.run([sys.executable, "-m", "actsearch.cli", "-q", "run", str(study_file.path), "--runs-dir",
+                           str(tmp_path)], capture_output=True, text=True, timeout=300,
+                          env={key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "stopped: target 0 reached by trial 0" in done.stderr
