@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         [
             "actsearch export studies/quickstart.yaml -o best.json",
             "actsearch export studies/cifar10-robust.yaml -o best.yaml --pick best:corrupted_accuracy",
+            "actsearch export studies/quickstart.yaml -o best.json --weights best.pt",
         ],
         "Write the best trial's placement plan, training config, objective values and provenance.",
     )
@@ -112,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="several objectives: which Pareto trial to export: best:<objective>, knee, trial:<number>, "
         "or an index into the ranked list that status shows (default: knee)",
     )
+    command.add_argument("--weights", metavar="PATH", help="also write that trial's trained weights (a torch.save "
+                         "state_dict, stored when the study's tracking.weights keeps them)")
 
     command = _command(
         commands,
@@ -224,7 +227,9 @@ def _run(args: argparse.Namespace) -> int:
     )
     if args.quiet:
         print(summary, file=sys.stderr)
-    return EXIT_OK if summary.finished >= summary.target or summary.stopped.startswith("timeout") else EXIT_FAILED
+    # a timeout or a met stop rule (budget.target, budget.patience) ends a run as planned
+    planned = summary.stopped.startswith(("timeout", "target", "no improvement"))
+    return EXIT_OK if summary.finished >= summary.target or planned else EXIT_FAILED
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -237,8 +242,9 @@ def _status(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from actsearch.study import export_best
 
-    path = export_best(_load_study(args), args.output, pick=args.pick, runs_dir=args.runs_dir)
-    print(f"wrote {path}")
+    path = export_best(_load_study(args), args.output, pick=args.pick, runs_dir=args.runs_dir,
+                       weights_path=args.weights)
+    print(f"wrote {path}" + (f" and {args.weights}" if args.weights else ""))
     return EXIT_OK
 
 
@@ -324,11 +330,12 @@ def _report(args: argparse.Namespace) -> int:
 
 def _dashboard(args: argparse.Namespace) -> int:
     from actsearch.report import dashboard_command
-    from actsearch.study import journal_path
+    from actsearch.study import journal_path, run_directory
 
     study_file = _load_study(args)
     storage = journal_path(study_file.storage, study_file.name, args.runs_dir) or study_file.storage
-    return dashboard_command(storage, host=args.host, port=args.port)
+    artifacts = run_directory(study_file.name, args.runs_dir) / "artifacts"
+    return dashboard_command(storage, host=args.host, port=args.port, artifact_dir=artifacts)
 
 
 _COMMANDS = {

@@ -24,11 +24,60 @@ def test_builtin_families_and_aliases():
 
 def test_get_activation_by_name_alias_and_class():
     assert A.get_activation("layeract") is A.LayerAct
-    assert A.get_activation("LA_SILU") is A.LayerAct
+    la_silu = A.get_activation("LA_SILU")
+    assert la_silu.func is A.LayerAct and la_silu.keywords == {"gate": "sigmoid"}
     assert A.get_activation(A.APALU) is A.APALU
     assert A.get_activation(nn.Hardswish) is A.HardSiLU
     with pytest.raises(A.ActivationSpecError, match="unknown activation family 'ReLU6'"):
         A.get_activation(nn.ReLU6)
+
+
+def test_alias_keeps_its_presets():
+    module = A.get_activation("la_hardsilu")()
+    assert isinstance(module, A.LayerAct) and module.gate == "hardsigmoid"
+    assert A.get_activation("la_hardsilu")(alpha=0.01).alpha == 0.01
+
+
+@pytest.mark.parametrize("name", A.list_activations(include_aliases=True))
+def test_every_family_accepts_and_ignores_inplace(name):
+    x = torch.linspace(-3, 3, 2 * 4 * 3 * 3).reshape(2, 4, 3, 3)
+    built = A.get_activation(name)
+    torch.manual_seed(0)
+    plain = built()
+    torch.manual_seed(0)
+    with_inplace = built(inplace=True)
+    assert "inplace" not in A.activation_parameters(name)
+    before = x.clone()
+    torch.testing.assert_close(with_inplace(x), plain(x))
+    torch.testing.assert_close(x, before)  # accepted, ignored: the input is untouched
+
+
+def test_torchvision_conv_norm_activation_builds_a_family():
+    from torchvision.ops import Conv2dNormActivation
+
+    block = Conv2dNormActivation(3, 8, activation_layer=A.get_activation("la_hardsilu"), inplace=True)
+    assert isinstance(block[-1], A.LayerAct) and block[-1].gate == "hardsigmoid"
+    assert block(torch.randn(2, 3, 8, 8)).shape == (2, 8, 8, 8)
+
+
+@pytest.mark.parametrize("name", ["la_hardsilu", "anact", "apalu"])
+def test_timm_builds_a_model_with_a_family_as_act_layer(name):
+    timm = pytest.importorskip("timm", reason="the timm builder check needs the timm package")
+    model = timm.create_model("resnet10t", pretrained=False, num_classes=3, act_layer=A.get_activation(name))
+    family = registry.resolve_activation(name)[0]
+    assert not any(isinstance(module, torch.nn.ReLU) for module in model.modules())
+    assert sum(A.family_name(module) == family for module in model.modules()) >= 4
+    assert model(torch.randn(2, 3, 64, 64)).shape == (2, 3)
+
+
+def test_custom_family_accepts_inplace(clean_registry):
+    @A.register_activation("square_relu")
+    class SquareReLU(nn.Module):
+        def forward(self, x):
+            return torch.relu(x) ** 2
+
+    assert isinstance(SquareReLU(inplace=True), SquareReLU)
+    assert A.activation_parameters("square_relu") == {}
 
 
 def test_unknown_family_message_lists_allowed_and_suggests():

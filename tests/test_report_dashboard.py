@@ -7,6 +7,7 @@ import types
 
 import optuna
 import pytest
+from optuna.artifacts import FileSystemArtifactStore
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
@@ -63,3 +64,16 @@ def test_missing_journal_and_busy_port_are_config_errors(fake_dashboard, tmp_pat
     fake_dashboard.behaviour = OSError(98, "Address already in use")
     with pytest.raises(ConfigError, match="cannot serve the dashboard on 127.0.0.1:8080 .*choose another --port"):
         dashboard_command("sqlite:///runs/demo.db", port=8080, host="127.0.0.1")
+
+
+def test_the_artifact_store_is_handed_to_the_dashboard(monkeypatch, tmp_path):
+    calls = []
+    module = types.ModuleType("optuna_dashboard")
+    module.run_server = lambda storage, host, port, artifact_store=None: calls.append(artifact_store)
+    monkeypatch.setitem(sys.modules, "optuna_dashboard", module)
+    journal = tmp_path / "journal.log"
+    optuna.create_study(study_name="demo", storage=JournalStorage(JournalFileBackend(str(journal))))
+    (tmp_path / "artifacts").mkdir()
+    dashboard_command(str(journal), artifact_dir=tmp_path / "artifacts")
+    dashboard_command(str(journal), artifact_dir=tmp_path / "no-artifacts-yet")
+    assert isinstance(calls[0], FileSystemArtifactStore) and calls[1] is None

@@ -24,6 +24,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from collections.abc import Callable, Mapping
@@ -104,12 +105,28 @@ def _constructor_parameters(cls: type[nn.Module]) -> dict[str, Any]:
     return parameters
 
 
+def _ignore_inplace(cls: type[nn.Module]) -> None:
+    """Let the constructor take and ignore ``inplace``, as timm's ``act_layer(inplace=True)`` and torchvision's
+    ``Conv2dNormActivation`` call it; the signature seen by :func:`activation_parameters` stays the family's own."""
+    original = cls.__init__
+    if getattr(original, "ignores_inplace", False) or "inplace" in inspect.signature(original).parameters:
+        return
+
+    @functools.wraps(original)
+    def __init__(self, *args: Any, inplace: bool = False, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+
+    __init__.ignores_inplace = True
+    cls.__init__ = __init__
+
+
 def register_activation(
     name: str | None = None, *, aliases: Mapping[str, Mapping[str, Any]] | None = None
 ) -> Callable[[ModuleClass], ModuleClass]:
     """Class decorator registering an activation family under ``name`` (default: the class name in snake case).
 
     ``aliases`` maps extra names to preset keyword parameters, e.g. ``{"la_silu": {"gate": "sigmoid"}}``.
+    The constructor also accepts and ignores ``inplace`` (timm and torchvision builders pass it).
     Registering the same class again is a no-op; registering another class under a taken name is an error.
     """
 
@@ -138,6 +155,7 @@ def register_activation(
             new_aliases[alias] = (family, dict(presets))
         if family in _ALIASES:
             raise ActivationSpecError(f"activation family name {family!r} is already registered as an alias")
+        _ignore_inplace(cls)
         _FAMILIES[family] = cls
         _ALIASES.update(new_aliases)
         cls.family_name = family
@@ -171,15 +189,25 @@ def resolve_activation(name: str) -> tuple[str, dict[str, Any]]:
     raise _unknown_family(name)
 
 
-def get_activation(name_or_class: str | type[nn.Module]) -> type[nn.Module]:
-    """The family class for a registered name, alias, family class, or torch activation class (``nn.ReLU``)."""
+def get_activation(name_or_class: str | type[nn.Module]) -> Callable[..., nn.Module]:
+    """What builds the activation: the family class for a family name, family class or torch activation class
+    (``nn.ReLU``); for an alias, ``functools.partial(family_class, **presets)`` so its presets are kept.
+
+    Either can be given as timm's ``act_layer`` or torchvision's ``activation_layer``:
+
+    >>> get_activation("la_hardsilu")(inplace=True).gate
+    'hardsigmoid'
+    """
     if isinstance(name_or_class, type):
         if name_or_class in _FAMILIES.values():
             return name_or_class
         if name_or_class in _TORCH_EQUIVALENTS:
             return _FAMILIES[_TORCH_EQUIVALENTS[name_or_class]]
         raise _unknown_family(name_or_class.__name__)
-    return _FAMILIES[resolve_activation(name_or_class)[0]]
+    family, presets = resolve_activation(name_or_class)
+    if name_or_class.lower() in _ALIASES:
+        return functools.partial(_FAMILIES[family], **presets)
+    return _FAMILIES[family]
 
 
 def activation_parameters(name: str) -> dict[str, object]:

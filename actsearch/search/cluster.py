@@ -1,13 +1,20 @@
 """The Ray side of a search: start or join Ray, size the worker slots, create the actors.
 
-By default the driver starts a local Ray sized so every worker fits; with an address it joins an
-existing cluster (``ray start --head`` on one machine, ``ray start --address=HEAD:6379`` on the others).
-If Ray is already initialised in the process (a notebook, the tests) that session is used and left running.
+By default the driver starts a local Ray sized so every worker fits. It joins an existing cluster instead,
+sized by that cluster, when given an address, when ``RAY_ADDRESS`` is set (``ray job submit`` sets it), or
+when ``ray start --head`` already runs on this machine. If Ray is already initialised in the process (a
+notebook, the tests) that session is used and left running. ``gpus_per_trial: auto`` is decided here, from
+the cluster's resources: 1 when it has a GPU, else 0.
+
+The study's local ``imports:`` files travel to the workers with Ray's ``runtime_env`` (``py_modules``) when
+this process starts or joins Ray; every worker imports them (and the entry points) before its first trial.
 
 Example:
     >>> slots = plan_slots(workers=None, gpus_per_trial=0.25, cpus_per_trial=1, cpus=16, gpus=2)
     >>> slots.count, slots.num_gpus
     (8, 0.25)
+    >>> plan_slots(workers=None, gpus_per_trial="auto", cpus_per_trial=1, cpus=16, gpus=2).num_gpus
+    1.0
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from actsearch.errors import ConfigError
 from actsearch.search.broker import PruningBroker
 from actsearch.search.runner import TrialRunner
 from actsearch.search.worker import TrialWorker
+from actsearch.study.plugins import ImportEntry
 
 __all__ = ["RaySession", "WorkerSlots", "plan_slots"]
 
@@ -40,13 +48,16 @@ class WorkerSlots:
 
 
 def plan_slots(
-    workers: int | None, gpus_per_trial: float, cpus_per_trial: float, *, cpus: float, gpus: float
+    workers: int | None, gpus_per_trial: float | str, cpus_per_trial: float, *, cpus: float, gpus: float
 ) -> WorkerSlots:
     """Size the slots from the cluster's total ``cpus`` and ``gpus``.
 
-    Without GPUs a study asking for them runs on CPU slots (with a warning). ``workers`` None means
-    as many as fit. Raises ConfigError when the requested workers cannot fit.
+    ``gpus_per_trial`` "auto" is 1 when the cluster has a GPU, else 0. Without GPUs a study asking for them
+    runs on CPU slots (with a warning). ``workers`` None means as many as fit. Raises ConfigError when the
+    requested workers cannot fit.
     """
+    if gpus_per_trial == "auto":
+        gpus_per_trial = 1.0 if gpus >= 1 else 0.0
     if gpus_per_trial > 0 and gpus == 0:
         logger.warning(
             "execution.gpus_per_trial=%s but the Ray cluster has no GPU; running on CPU slots", gpus_per_trial
@@ -76,15 +87,18 @@ class RaySession:
         *,
         workers: int | None,
         cpus_per_trial: float,
-        gpus_per_trial: float,
+        gpus_per_trial: float | str,
+        imports: tuple[ImportEntry, ...] = (),
         verbose: bool = False,
     ) -> None:
         self.address = address
+        self._imports = tuple(imports)
         self._workers = workers
         self._cpus_per_trial = cpus_per_trial
         self._gpus_per_trial = gpus_per_trial
         self._verbose = verbose
         self._owned = False
+        self.joined = False  # this run joined a cluster started by someone else (its nodes have their own files)
         self._worker_class = None
         self.slots: WorkerSlots | None = None
 
@@ -106,25 +120,42 @@ class RaySession:
         return self
 
     def _start(self) -> None:
-        quiet = {
+        options = {
             "include_dashboard": False,
             "log_to_driver": self._verbose,
             "logging_level": logging.INFO if self._verbose else logging.ERROR,
         }
-        if self.address:
-            _check_reachable(self.address)
+        files = [entry.file for entry in self._imports if entry.file is not None]
+        if files:
+            options["runtime_env"] = {"py_modules": files}
+        environment_address = os.environ.get("RAY_ADDRESS")
+        if self.address or environment_address:
+            # With RAY_ADDRESS, Ray itself reads the address (and, for a cluster started on this machine, its
+            # authentication token): it is not passed on.
+            where = self.address or f"{environment_address} (RAY_ADDRESS)"
+            _check_reachable(self.address or environment_address)
+            self.joined = True
             try:
-                ray.init(address=self.address, **quiet)
+                ray.init(address=self.address, **options)
             except (ConnectionError, RuntimeError, ValueError) as error:
                 raise ConfigError(
-                    f"cannot join the Ray cluster at {self.address!r}: {error}; allowed: the address of a running "
-                    "head node (`ray start --head` prints it, e.g. 'HEAD_IP:6379'), or none for a local Ray"
+                    f"cannot join the Ray cluster at {where}: {error}; allowed: the address of a running head node "
+                    "(`ray start --head` prints it, e.g. 'HEAD_IP:6379'; a cluster with token authentication also "
+                    "needs RAY_AUTH_MODE=token and its token), or none for a local Ray"
                 ) from None
         else:
             cpus = os.cpu_count() or 1
             if self._workers:
                 cpus = max(cpus, math.ceil(self._workers * self._cpus_per_trial))
-            ray.init(num_cpus=cpus, **quiet)
+            try:
+                ray.init(num_cpus=cpus, **options)
+            except ValueError as error:
+                # `ray start --head` runs on this machine: Ray joins it, and that cluster has its own size.
+                if "existing cluster" not in str(error):
+                    raise
+                logger.info("joining the Ray cluster already running on this machine")
+                self.joined = True
+                ray.init(**options)
         self._owned = True
 
     def __exit__(self, *exc_info: object) -> None:
@@ -145,7 +176,7 @@ class RaySession:
         threads = max(1, math.floor(self.slots.num_cpus))
         if self._worker_class is None:
             self._worker_class = ray.remote(TrialWorker)
-        return self._worker_class.options(**options).remote(trial_runner, broker, threads)
+        return self._worker_class.options(**options).remote(trial_runner, broker, threads, self._imports)
 
 
 def _check_reachable(address: str) -> None:

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,12 +31,14 @@ from actsearch.search.cluster import RaySession
 from actsearch.search.progress import TrialProgress, epoch_line, trial_line
 from actsearch.search.runner import TrainerRunner, TrialRunner
 from actsearch.search.timeouts import TrialTimeLimit
+from actsearch.search.tracking import TrialCallback, TrialTracking
 from actsearch.study import (
     FINISHED_STATES,
     OBJECTIVES,
     DriverLock,
     EarlyFailures,
     MissingObjectiveError,
+    StopRules,
     StudyFile,
     TrialOutcome,
     enqueue_retry,
@@ -103,6 +106,7 @@ def run_study(
     progress: bool = True,
     verbose: bool = False,
     trial_runner: TrialRunner | None = None,
+    callbacks: Sequence[TrialCallback] = (),
 ) -> RunSummary:
     """Run (or resume) a study until it holds ``n_trials`` finished trials (default ``budget.trials``).
 
@@ -110,6 +114,9 @@ def run_study(
     ``runs_dir`` holds ``runs/<name>/`` (journal, per-trial logs). ``progress`` draws a bar on a
     terminal, else prints a line per finished trial (and per epoch with ``verbose``), and the summary line.
     ``trial_runner`` replaces the trainer (tests, benchmarks).
+    ``callbacks``: each called as ``callback(study, frozen_trial)`` for every finished trial, as
+    ``study.optimize`` calls them (optuna-integration's ``MLflowCallback`` plugs in unchanged); see
+    :mod:`actsearch.search.tracking` for the weights and TensorBoard curves a run also keeps.
     """
     target = study_file.budget.trials if n_trials is None else n_trials
     if target < 1:
@@ -127,15 +134,18 @@ def run_study(
             workers=execution.workers,
             cpus_per_trial=execution.cpus_per_trial,
             gpus_per_trial=execution.gpus_per_trial,
+            imports=study_file.imports,
             verbose=verbose,
         ) as session:
-            _check_cluster(study_file, session, local=address is None)
+            _check_cluster(study_file, session, local=not session.joined)
             with DriverLock(run_dir):
                 storage, where = open_storage(study_file.storage, study_file.name, runs_dir=runs_dir, repair=True)
                 study, recovered = prepare_study(study_file, storage, where)
                 write_missing_trial_logs(run_dir, study)
-                search = _Search(study, study_file, target=target, run_dir=run_dir, storage=where, recovered=recovered)
-                if search.finished >= target:
+                tracking = TrialTracking(study, study_file, run_dir, callbacks)
+                search = _Search(study, study_file, target=target, run_dir=run_dir, storage=where,
+                                 recovered=recovered, tracking=tracking)
+                if search.finished >= target or search.stop_rules.reason:
                     summary = search.summary()
                 else:
                     cpu_kernels_available()  # built here once, before the workers start, rather than by each of them
@@ -184,8 +194,9 @@ class _Running:
 class _Search:
     """State of one run: the study, the workers, the trials in flight and the counters."""
 
-    def __init__(self, study, study_file, *, target, run_dir, storage, recovered) -> None:
+    def __init__(self, study, study_file, *, target, run_dir, storage, recovered, tracking) -> None:
         self.study = study
+        self.tracking = tracking
         self.study_file = study_file
         self.target = target
         self.run_dir = run_dir
@@ -198,7 +209,8 @@ class _Search:
         self.consecutive_failures = 0
         self.last_failure = ""
         self.early_failures = EarlyFailures()
-        self.stopped = "budget reached"
+        self.stop_rules = StopRules.for_study(study_file.budget, study_file.directions, study)
+        self.stopped = self.stop_rules.reason or "budget reached"
         self.prune = self._pruning_enabled()
         self.trial_limit = TrialTimeLimit(study_file.budget.trial_timeout_s)
         self.trial_limit.update(study)
@@ -338,6 +350,9 @@ class _Search:
         if self.deadline is not None and time.monotonic() >= self.deadline:
             self.stopped = f"timeout of {self.study_file.budget.timeout_s:g} s"
             return False
+        if self.stop_rules.reason:
+            self.stopped = self.stop_rules.reason
+            return False
         if self.consecutive_failures >= 10 + 2 * len(self.workers):
             self.stopped = f"{self.consecutive_failures} failed trials in a row, last: {self.last_failure}"
             return False
@@ -356,7 +371,8 @@ class _Search:
         config_dict = config.to_dict()
         trial.set_user_attr("config", config_dict)
         trial.set_user_attr("families", config.plan.families())
-        ref = self.workers[worker].run.remote(trial.number, self.task, config_dict, self.prune)
+        ref = self.workers[worker].run.remote(trial.number, self.task, config_dict, self.prune,
+                                              self.tracking.wants_weights)
         self.running[ref] = self.by_number[trial.number] = _Running(trial, worker, config_dict)
         return True
 
@@ -449,6 +465,7 @@ class _Search:
                     step = epoch.get("epoch", step)
                     if step not in entry.reported and "val_accuracy" in epoch:
                         trial.report(float(epoch["val_accuracy"]), step)
+            self.tracking.before_tell(trial, values, outcome)
             frozen = self.study.tell(trial, values)
             self.counts["complete"] += 1
             self._note_best(values)
@@ -461,6 +478,8 @@ class _Search:
             return
         self.finished += 1
         self.consecutive_failures = 0
+        self.stop_rules.observe(frozen)
+        self.tracking.after_tell(frozen, outcome)
         write_trial_log(self.run_dir, frozen, outcome)
         line = trial_line(frozen, self.objectives, outcome)
         self.bar.trial_finished(best=self.best_text, running=len(self.running), line=line)
@@ -472,6 +491,7 @@ class _Search:
         self.counts["retried"] += retried
         self.consecutive_failures += 1
         self.last_failure = reason
+        self.tracking.after_tell(frozen, outcome)
         write_trial_log(self.run_dir, frozen, outcome)
         line = trial_line(frozen, self.objectives, outcome)
         self.bar.trial_finished(running=len(self.running), counted=False, line=line)

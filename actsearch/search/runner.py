@@ -3,8 +3,10 @@
 A trial runner is any picklable callable ``runner(task, config, on_epoch) -> TrialResult | dict``:
 ``task`` is a :class:`actsearch.trainers.Task`, ``config`` a :class:`actsearch.spaces.TrialConfig`, and
 ``on_epoch(epoch, metrics)`` must be called after each epoch with at least ``val_accuracy`` (it raises
-to stop a pruned trial). The default, :class:`TrainerRunner`, trains with
-:func:`actsearch.trainers.run_trial`; tests and benchmarks pass a runner that sleeps or does nothing.
+to stop a pruned trial). A runner that can hand back the trained model also accepts the keyword
+``on_trained(model)`` and calls it once trained; the worker passes it only when the study keeps weights. The
+default, :class:`TrainerRunner`, trains with :func:`actsearch.trainers.run_trial`; tests and benchmarks pass a
+runner that sleeps or does nothing.
 
 Example:
     >>> def instant(task, config, on_epoch):
@@ -15,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -23,7 +26,7 @@ from actsearch.spaces import TrialConfig
 from actsearch.trainers import Task, load_data, run_trial
 from actsearch.trainers.task import resolve_device
 
-__all__ = ["TrainerRunner", "TrialRunner", "result_to_dict"]
+__all__ = ["TrainerRunner", "TrialRunner", "accepts_on_trained", "result_to_dict"]
 
 EpochCallback = Callable[[int, dict], None]
 
@@ -45,8 +48,9 @@ class TrainerRunner:
         self._data_key: str | None = None
         self._data: Any = None
 
-    def __call__(self, task: Task, config: TrialConfig, on_epoch: EpochCallback) -> Any:
-        return run_trial(task, config.plan, config.train, data=self._device_data(task), on_epoch=on_epoch)
+    def __call__(self, task: Task, config: TrialConfig, on_epoch: EpochCallback, on_trained=None) -> Any:
+        return run_trial(task, config.plan, config.train, data=self._device_data(task), on_epoch=on_epoch,
+                         on_trained=on_trained)
 
     def _device_data(self, task: Task) -> Any:
         key = json.dumps(task.to_dict(), sort_keys=True, default=str)
@@ -55,6 +59,15 @@ class TrainerRunner:
             self._data = load_data(task, resolve_device(task.device))
             self._data_key = key
         return self._data
+
+
+def accepts_on_trained(runner: TrialRunner) -> bool:
+    """Whether ``runner`` takes the ``on_trained`` keyword (and so can hand back the trained model)."""
+    try:
+        parameters = inspect.signature(runner).parameters
+    except (TypeError, ValueError):
+        return False
+    return "on_trained" in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
 
 
 def result_to_dict(result: Any) -> dict:

@@ -26,9 +26,11 @@ import optuna
 import ray
 import torch
 
-from actsearch.search.runner import TrialRunner, result_to_dict
+from actsearch.search.runner import TrialRunner, accepts_on_trained, result_to_dict
 from actsearch.spaces import TrialConfig
+from actsearch.study.artifacts import state_dict_bytes
 from actsearch.study.outcome import TrialOutcome
+from actsearch.study.plugins import ImportEntry, load_plugins
 from actsearch.trainers import DatasetNotFoundError, DivergenceError, Task, TrialOutOfMemoryError
 
 __all__ = ["TrialOutcome", "TrialWorker"]
@@ -41,17 +43,20 @@ class _Pruned(Exception):
 class TrialWorker:
     """Runs trials with ``trial_runner``; tells ``broker`` each epoch, and asks it when pruning is on."""
 
-    def __init__(self, trial_runner: TrialRunner, broker, threads: int) -> None:
+    def __init__(self, trial_runner: TrialRunner, broker, threads: int, imports: tuple[ImportEntry, ...] = ()) -> None:
+        load_plugins(imports)  # the study's families and networks, before any trial names them
         torch.set_num_threads(max(1, threads))
         self._runner = trial_runner
         self._broker = broker
+        self._hands_back_models = accepts_on_trained(trial_runner)
 
     def ready(self) -> int:
         """Returns the worker's process id once it is up."""
         return os.getpid()
 
-    def run(self, trial_number: int, task: dict, config: dict, prune: bool) -> TrialOutcome:
-        """Run one trial; ``task`` is ``Task.to_dict()``, ``config`` is ``TrialConfig.to_dict()``."""
+    def run(self, trial_number: int, task: dict, config: dict, prune: bool, weights: bool = False) -> TrialOutcome:
+        """Run one trial; ``task`` is ``Task.to_dict()``, ``config`` is ``TrialConfig.to_dict()``; ``weights``:
+        send the trained ``state_dict`` back too (when the runner can hand it back)."""
         started = time.perf_counter()
         history: list[dict] = []
 
@@ -65,8 +70,11 @@ class TrialWorker:
                     raise _Pruned
 
         outcome = TrialOutcome(trial_number, status="complete", worker_pid=os.getpid())
+        extra = {}
+        if weights and self._hands_back_models:
+            extra["on_trained"] = lambda model: setattr(outcome, "weights", state_dict_bytes(model.state_dict()))
         try:
-            result = self._runner(Task.from_dict(task), TrialConfig.from_dict(config), on_epoch)
+            result = self._runner(Task.from_dict(task), TrialConfig.from_dict(config), on_epoch, **extra)
             outcome.result = result_to_dict(result)
         except (_Pruned, optuna.TrialPruned):
             outcome.status = "pruned"
@@ -92,6 +100,7 @@ class TrialWorker:
     @staticmethod
     def _fail(outcome: TrialOutcome, kind: str, reason: str, history: list[dict]) -> None:
         outcome.status = "failed"
+        outcome.weights = None
         outcome.fail_kind = kind
         outcome.fail_reason = reason
         outcome.result = {"epochs_completed": len(history), "history": history} if history else None

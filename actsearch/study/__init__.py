@@ -23,8 +23,10 @@ from actsearch.study.sections import (
     Objective,
     PrunerConfig,
     SamplerConfig,
+    Tracking,
     parse_duration,
 )
+from actsearch.study.stop_rules import StopRules
 from actsearch.study.storage import DriverLock, journal_path, open_storage, run_directory, storage_description
 from actsearch.study.studyfile import StudyFile, StudyFileError, format_errors, load_study_file, validate_command
 from actsearch.study.outcome import TrialOutcome
@@ -52,8 +54,10 @@ __all__ = [
     "ObjectiveSpec",
     "PrunerConfig",
     "SamplerConfig",
+    "StopRules",
     "StudyFile",
     "StudyFileError",
+    "Tracking",
     "TrialOutcome",
     "enqueue_missing_retries",
     "enqueue_family_coverage",

@@ -34,8 +34,9 @@ from optuna.trial import FrozenTrial, TrialState
 from actsearch.version import __version__
 from actsearch.activations import PlacementPlan
 from actsearch.errors import ConfigError
+from actsearch.study.artifacts import download_weights
 from actsearch.study.resume import load_study
-from actsearch.study.storage import storage_description
+from actsearch.study.storage import run_directory, storage_description
 from actsearch.study.studyfile import StudyFile
 from actsearch.study.trial_log import write_text_atomic
 from actsearch.spaces import TrialConfig
@@ -141,18 +142,26 @@ def _format_of(path: Path) -> str:
 
 
 def export_best(
-    study_file: StudyFile, output_path: str | Path, *, pick: str | None = None, runs_dir: str | Path = "."
+    study_file: StudyFile,
+    output_path: str | Path,
+    *,
+    pick: str | None = None,
+    runs_dir: str | Path = ".",
+    weights_path: str | Path | None = None,
 ) -> Path:
-    """Write the best (or picked) trial of the study to ``output_path`` (.json, .yaml or .yml).
+    """Write the best (or picked) trial of the study to ``output_path`` (.json, .yaml or .yml), and with
+    ``weights_path`` that trial's stored weights (see :mod:`actsearch.study.artifacts`).
 
     Writes atomically (temporary file + rename) and returns the path. ConfigError when the study has
-    no complete trial, the pick rule is invalid, or the suffix is unknown.
+    no complete trial, the pick rule is invalid, the suffix is unknown, or the weights were not stored.
     """
     output_path = Path(output_path)
     file_format = _format_of(output_path)
     study = load_study(study_file, runs_dir=runs_dir)
     objectives = [objective.name for objective in study_file.objectives]
     trial = pick_trial(study, objectives, pick)
+    if weights_path is not None:
+        download_weights(trial, run_directory(study_file.name, runs_dir), weights_path)
     exported = ExportedConfig(
         **_trial_config(study_file, trial),
         task=study.user_attrs.get("actsearch", {}).get("task") or study_file.task.to_dict(),

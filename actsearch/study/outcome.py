@@ -18,7 +18,8 @@ class TrialOutcome:
 
     ``status`` is "complete", "pruned" or "failed"; ``fail_kind`` ("diverged", "out_of_memory",
     "missing_dataset", "error") tells the driver whether to retry (or, for a missing dataset, to stop);
-    ``result`` is ``TrialResult.to_dict()`` (for a pruned trial: the epochs it ran, in ``history``).
+    ``result`` is ``TrialResult.to_dict()`` (for a pruned trial: the epochs it ran, in ``history``);
+    ``weights`` the trained ``state_dict`` as ``torch.save`` bytes, when the driver asked for them.
     """
 
     trial_number: int
@@ -29,3 +30,4 @@ class TrialOutcome:
     traceback: str | None = None
     seconds: float = 0.0
     worker_pid: int = 0
+    weights: bytes | None = None

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import optuna
@@ -79,6 +80,7 @@ def prepare_study(
         load_if_exists=True,
     )
     _check_same_objectives(study, study_file, storage_description)
+    _name_metrics(study, study_file.objective_names)
     study.sampler = study_file.sampler_config.build(study_file.seed + len(study.get_trials(deepcopy=False)))
     interrupted = recover_interrupted(study)
     enqueue_missing_retries(study)
@@ -109,6 +111,14 @@ def _check_same_objectives(study: optuna.Study, study_file: StudyFile, storage_d
             study_file.name,
             ", ".join(k for k in metadata["task"] if metadata["task"][k] != recorded["task"].get(k)),
         )
+
+
+def _name_metrics(study: optuna.Study, names: list[str]) -> None:
+    """Objective names instead of "Objective 0" in optuna-dashboard and the optuna command."""
+    if study.metric_names != names:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
 
 
 def load_study(study_file: StudyFile, *, runs_dir: str | Path = ".") -> optuna.Study:

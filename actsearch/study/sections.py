@@ -38,6 +38,7 @@ __all__ = [
     "PrunerConfig",
     "SamplerConfig",
     "Section",
+    "Tracking",
     "format_duration",
     "parse_duration",
 ]
@@ -225,7 +226,10 @@ class PrunerConfig(_Choice):
 class Budget(Section):
     """The ``budget`` section: ``trials`` to finish, ``timeout`` (seconds or ``"2h"``), ``max_retries`` of a
     trial whose worker died or ran out of memory, ``trial_timeout`` (seconds, ``"10m"``, ``auto`` or null) after
-    which one trial fails with reason "timeout", and ``cover_families`` (run each family once first).
+    which one trial fails with reason "timeout", ``cover_families`` (run each family once first), and the stop
+    rules ``patience`` (stop after that many finished trials without a better value) and ``target`` (stop once
+    a trial reaches it; with several objectives a list, one value or null per objective, reached together by
+    one trial; see :mod:`actsearch.study.stop_rules`).
 
     >>> Budget.model_validate({"trial_timeout": "10m"}).trial_timeout_s, Budget().trial_timeout_s
     (600.0, 'auto')
@@ -237,6 +241,8 @@ class Budget(Section):
     # "auto": a multiple of the slowest completed baseline (see actsearch.search.timeouts); null: no limit
     trial_timeout_s: float | Literal["auto"] | None = Field("auto", alias="trial_timeout")
     cover_families: bool = True
+    patience: int | None = Field(None, ge=1)
+    target: float | list[float | None] | None = None
 
     @field_validator("trials", mode="before")
     @classmethod
@@ -261,24 +267,48 @@ class Budget(Section):
                 "allowed: seconds or a text like '10m', '1h30m' (a limit per trial), 'auto' (a multiple of the "
                 f"slowest baseline's time) or null (no limit); got {value!r}"
             ) from None
+    @field_validator("target", mode="before")
+    @classmethod
+    def _numbers(cls, value: Any) -> Any:
+        """Integers are numbers too (``target: 1`` for an accuracy of 1)."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, list):
+            return [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+        return value
 
 
 class Execution(Section):
     """The ``execution`` section: parallel ``workers`` (null: as many as the resources allow), resources per
-    trial (``gpus_per_trial: auto`` = 1 where CUDA is available, else 0) and a Ray cluster address."""
+    trial (``gpus_per_trial: auto`` = 1 when the Ray cluster has a GPU, else 0; decided once Ray is up) and a
+    Ray cluster address."""
 
     workers: int | None = Field(None, ge=1)
-    gpus_per_trial: float = Field("auto", validate_default=True)
+    gpus_per_trial: float | Literal["auto"] = "auto"
     cpus_per_trial: float = Field(1.0, gt=0)
     ray_address: str | None = None
 
     @field_validator("gpus_per_trial", mode="before")
     @classmethod
-    def _gpus(cls, value: Any) -> float:
+    def _gpus(cls, value: Any) -> float | str:
         if value == "auto":
-            import torch
-
-            return 1.0 if torch.cuda.is_available() else 0.0
+            return value
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
             return float(value)
         raise ValueError(f"a number >= 0 (fractions share a GPU) or 'auto'; got {value!r}")
+
+
+class Tracking(Section):
+    """The ``tracking`` section: which trials keep their trained ``weights`` as Optuna artifacts (``all``,
+    ``none``, or a number k: the best k by the first objective) and whether each trial's training curves are
+    written as TensorBoard scalars under ``runs/<name>/tb/`` (when the ``tensorboard`` package is installed)."""
+
+    weights: Literal["all", "none"] | int = "all"
+    tensorboard: bool = True
+
+    @field_validator("weights")
+    @classmethod
+    def _positive(cls, value: str | int) -> str | int:
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"all, none, or a number k >= 1 (keep the best k); got {value}")
+        return value

@@ -1,9 +1,10 @@
 """Study files: one YAML file says everything a search needs, checked as a whole before anything runs.
 
-Keys: ``name``, ``description``, ``task`` (a :class:`actsearch.trainers.Task`), ``space`` (see
-:class:`actsearch.spaces.SearchSpace`), ``objectives``, ``sampler``, ``pruner``, ``budget``, ``execution``,
-``storage``, ``seed`` and ``baselines``. Every problem is reported together, each as
-``<file>: <key.path>: <problem>``; ``actsearch validate FILE`` prints them (exit 2) or ``OK``.
+Keys: ``name``, ``description``, ``imports`` (see :mod:`actsearch.study.plugins`), ``task`` (a
+:class:`actsearch.trainers.Task`), ``space`` (see :class:`actsearch.spaces.SearchSpace`), ``objectives``,
+``sampler``, ``pruner``, ``budget``, ``execution``, ``tracking``, ``storage``, ``seed`` and ``baselines``. Every
+problem is reported together, each as ``<file>: <key.path>: <problem>``; ``actsearch validate FILE`` prints them
+(exit 2) or ``OK``.
 
 Example:
     >>> import pathlib, tempfile
@@ -36,6 +37,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from actsearch.errors import ConfigError, join_path, pydantic_problems
 from actsearch.spaces import Baseline, Categorical, Fixed, SearchSpace, SearchSpaceError
 from actsearch.study.objectives import OBJECTIVES
+from actsearch.study.plugins import ImportEntry, load_plugins, resolve_imports
 from actsearch.study.sections import (
     SAMPLERS,
     Budget,
@@ -44,6 +46,7 @@ from actsearch.study.sections import (
     PrunerConfig,
     SamplerConfig,
     Section,
+    Tracking,
     format_duration,
 )
 from actsearch.study.storage import JOURNAL_SUFFIXES
@@ -76,6 +79,7 @@ class _Document(Section):
 
     name: str
     description: str | None = None
+    imports: list[str] = []
     task: Task = Field(default_factory=Task)
     space: dict[str, Any]
     objectives: list[Objective] = Field(default_factory=lambda: [Objective(name="val_accuracy")], min_length=1)
@@ -83,6 +87,7 @@ class _Document(Section):
     pruner: PrunerConfig | None = None
     budget: Budget = Field(default_factory=Budget)
     execution: Execution = Field(default_factory=Execution)
+    tracking: Tracking = Field(default_factory=Tracking)
     storage: str | None = None
     seed: int = Field(0, ge=0)
     baselines: list[Any] = []
@@ -129,6 +134,8 @@ class StudyFile:
     storage: str | None
     seed: int
     baselines: list[Baseline]
+    imports: tuple[ImportEntry, ...] = ()
+    tracking: Tracking = Tracking()
 
     @property
     def directions(self) -> list[str]:
@@ -191,6 +198,7 @@ def _read_document(path: Path) -> dict[str, Any]:
 
 def _study_from_data(data: dict[str, Any], path: Path) -> StudyFile:
     problems: list[tuple[str, str]] = []
+    imports = _load_imports(data.get("imports", []), path, problems)
     try:
         document = _Document.model_validate(data)
         invalid: set[str] = set()
@@ -218,7 +226,23 @@ def _study_from_data(data: dict[str, Any], path: Path) -> StudyFile:
         storage=document.storage,
         seed=document.seed,
         baselines=baselines,
+        imports=tuple(imports),
+        tracking=document.tracking,
     )
+
+
+def _load_imports(raw: Any, path: Path, problems: list[tuple[str, str]]) -> list[ImportEntry]:
+    """Import the study's modules (and the entry points) before anything names a family or network."""
+    if not isinstance(raw, list):
+        return []  # reported by the schema
+    try:
+        imports = resolve_imports(raw, path.parent)
+        load_plugins(imports)
+    except ConfigError as error:
+        key, _, message = str(error).partition(": ")
+        problems.append((key, message) if key.startswith("imports[") else ("imports", str(error)))
+        return []
+    return imports
 
 
 def _valid_sections(data: dict[str, Any], invalid: set[str]) -> _Document:
@@ -310,6 +334,10 @@ def _check_document(
             problems.append(("sampler.name", "cmaes cannot sample categorical parameters and this space has "
                                              f"{', '.join(categorical)}; use tpe or gp, or keep one family "
                                              "and only ranges"))
+    target = document.budget.target
+    if isinstance(target, list) and objectives_valid and "budget" not in invalid and len(target) != len(names):
+        problems.append(("budget.target", f"one value (or null) per objective: {len(names)} objectives "
+                                          f"({', '.join(names)}), got {len(target)} values"))
     if several and objectives_valid and "pruner" not in invalid and pruner.name != "none":
         problems.append(("pruner", f"pruner {pruner.name} cannot be used with several objectives (Optuna prunes "
                                    "single-objective studies only); set `pruner: none`"))

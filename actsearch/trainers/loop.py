@@ -47,7 +47,8 @@ EpochCallback = Callable[[int, dict], None]
 
 
 def run_trial(task: Task, plan, hparams: Mapping[str, object] | None = None, *, data: DeviceData | None = None,
-              on_epoch: EpochCallback | None = None, evaluate_test: bool = False) -> TrialResult:
+              on_epoch: EpochCallback | None = None, evaluate_test: bool = False,
+              on_trained: Callable[[nn.Module], None] | None = None) -> TrialResult:
     """Train ``task.network`` with ``plan``'s activations and return its scores.
 
     - ``plan``: anything :meth:`actsearch.activations.PlacementPlan.parse` accepts (``"relu"``, a spec, a plan).
@@ -57,6 +58,8 @@ def run_trial(task: Task, plan, hparams: Mapping[str, object] | None = None, *, 
     - ``on_epoch(epoch, metrics)``: called after each epoch (``epoch`` from 1) with the epoch's history entry;
       whatever it raises (e.g. ``optuna.TrialPruned``) propagates.
     - ``evaluate_test``: also score the test set (final evaluation); corrupted accuracy then uses test images.
+    - ``on_trained(model)``: called once with the trained model (the best epoch's weights with
+      ``checkpoint: best``), e.g. to keep its ``state_dict``.
 
     Raises :class:`DivergenceError` (NaN/inf or exploding loss, accuracy at chance; its ``history`` holds the
     epochs before), :class:`TrialOutOfMemoryError` (CUDA out of memory),
@@ -71,7 +74,7 @@ def run_trial(task: Task, plan, hparams: Mapping[str, object] | None = None, *, 
     try:
         with _seeded(task.seed, device), _algorithms(task.deterministic, device):
             data = load_data(task, device) if data is None else data.to(device)
-            return _train(task, plan, hparams, data, on_epoch, evaluate_test, corruptions, started)
+            return _train(task, plan, hparams, data, on_epoch, evaluate_test, corruptions, started, on_trained)
     except torch.cuda.OutOfMemoryError as exc:
         out_of_memory = str(exc).splitlines()[0] if str(exc) else "CUDA out of memory"
     # Raised outside the except block so the traceback (and the tensors its frames hold) is released first.
@@ -81,7 +84,7 @@ def run_trial(task: Task, plan, hparams: Mapping[str, object] | None = None, *, 
 
 
 def _train(task: Task, plan, hparams: dict, data: DeviceData, on_epoch: EpochCallback | None,
-           evaluate_test: bool, corruptions, started: float) -> TrialResult:
+           evaluate_test: bool, corruptions, started: float, on_trained) -> TrialResult:
     device = data.device
     on_cuda = device.type == "cuda"
     # channels-last convolutions are faster on GPUs and, through oneDNN, on CPUs too (about 15% for ResNet-20)
@@ -151,6 +154,8 @@ def _train(task: Task, plan, hparams: dict, data: DeviceData, on_epoch: EpochCal
     if best_state is not None:
         model.load_state_dict(best_state)
         val_accuracy = best_accuracy
+    if on_trained is not None:
+        on_trained(model)
     test_accuracy = None
     if evaluate_test:
         test_accuracy, _ = evaluate(forward, data.test_images, data.test_labels, preprocess,
