@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 import time
@@ -26,12 +25,13 @@ from optuna.trial import TrialState
 
 from actsearch.activations import cpu_kernels_available
 from actsearch.errors import ActsearchError, ConfigError
-from actsearch.search.cluster import RaySession
-from actsearch.search.progress import TrialProgress
+from actsearch.search.cluster import RaySession, error_lines
+from actsearch.search.progress import TrialProgress, optuna_verbosity
 from actsearch.search.runner import TrainerRunner, TrialRunner
 from actsearch.study import (
     FINISHED_STATES,
     OBJECTIVES,
+    RETRIED_FAILURES,
     DriverLock,
     MissingObjectiveError,
     StudyFile,
@@ -48,8 +48,6 @@ __all__ = ["RunSummary", "run_study"]
 
 logger = logging.getLogger(__name__)
 
-# Failures worth another attempt with the same parameters: not the configuration's fault.
-RETRIED_FAILURES = ("worker_died", "out_of_memory", "missing_dataset")
 # How often the loop wakes up without news, to refresh the bar and check the timeout (seconds).
 _POLL_S = 1.0
 
@@ -108,7 +106,7 @@ def run_study(
     if target < 1:
         raise ConfigError(f"number of trials must be at least 1, got {target}")
     run_dir = run_directory(study_file.name, runs_dir)
-    with _optuna_verbosity(verbose), DriverLock(run_dir):
+    with optuna_verbosity(verbose), DriverLock(run_dir):
         storage, where = open_storage(study_file.storage, study_file.name, runs_dir=runs_dir, repair=True)
         study, recovered = prepare_study(study_file, storage, where)
         search = _Search(study, study_file, target=target, run_dir=run_dir, storage=where, recovered=recovered)
@@ -128,17 +126,6 @@ def run_study(
     if progress:
         print(summary, file=sys.stderr)
     return summary
-
-
-@contextlib.contextmanager
-def _optuna_verbosity(verbose: bool):
-    """Silence Optuna's per-trial INFO lines during a run (the bar and trial logs replace them)."""
-    previous = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
-    try:
-        yield
-    finally:
-        optuna.logging.set_verbosity(previous)
 
 
 @dataclass
@@ -208,7 +195,7 @@ class _Search:
             try:
                 ray.get([worker.ready.remote() for worker in self.workers])
             except ray.exceptions.RayError as error:
-                raise ActsearchError(f"the trial workers could not start: {_error_lines(error)}") from None
+                raise ActsearchError(f"the trial workers could not start: {error_lines(error)}") from None
             self.startup_s = time.perf_counter() - started
             self._timed_loop(progress)
         finally:
@@ -327,7 +314,7 @@ class _Search:
             reason = "out of memory" if kind == "out_of_memory" else "worker died"
             self._replace_worker(entry.worker)
             return entry, TrialOutcome(
-                entry.trial.number, "failed", fail_kind=kind, fail_reason=f"{reason}: {_error_lines(error)}"
+                entry.trial.number, "failed", fail_kind=kind, fail_reason=f"{reason}: {error_lines(error)}"
             )
         if outcome.fail_kind == "out_of_memory":
             # A fresh process gives the retry a clean allocator instead of this worker's fragmented memory.
@@ -419,12 +406,3 @@ class _Search:
             stopped=self.stopped,
             **self.counts,
         )
-
-
-def _error_lines(error: BaseException) -> str:
-    """The informative lines of a long Ray error: its first, and its last (the underlying exception)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    if not lines:
-        return type(error).__name__
-    text = lines[0][:300]
-    return text if len(lines) == 1 else f"{text} ... {lines[-1][:300]}"

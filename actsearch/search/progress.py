@@ -11,22 +11,26 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
+import optuna
 from tqdm.auto import tqdm
 
-__all__ = ["TrialProgress"]
+__all__ = ["TrialProgress", "optuna_verbosity"]
 
 
 class TrialProgress:
     """Progress bar over finished (complete or pruned) trials of one study."""
 
-    def __init__(self, study_name: str, *, total: int, finished: int, enabled: bool = True) -> None:
+    def __init__(
+        self, study_name: str, *, total: int, finished: int, enabled: bool = True, unit: str = "trial"
+    ) -> None:
         self._bar = tqdm(
             total=total,
             initial=finished,
             desc=study_name,
-            unit="trial",
+            unit=unit,
             dynamic_ncols=True,
             file=sys.stderr,
             disable=not (enabled and sys.stderr.isatty()),
@@ -53,3 +57,14 @@ class TrialProgress:
 
     def close(self) -> None:
         self._bar.close()
+
+
+@contextlib.contextmanager
+def optuna_verbosity(verbose: bool):
+    """Silence Optuna's per-trial INFO lines during a run (the bar and trial logs replace them)."""
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(previous)

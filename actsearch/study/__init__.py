@@ -9,13 +9,31 @@ Example:
     >>> study_file = load_study_file("studies/quickstart.yaml")  # doctest: +SKIP
 """
 
-from actsearch.study.export import ExportedConfig, export_best, load_config, pick_trial, ranked_candidates
+from actsearch.study.confirm import (
+    CONFIRM_SUFFIX,
+    Candidate,
+    ConfirmPlan,
+    build_plan,
+    config_label,
+    confirm_values,
+    fix_plan,
+    load_confirm,
+    open_confirm_study,
+    pending_runs,
+    recorded_plan,
+    runs_by_job,
+    search_study,
+)
+from actsearch.study.confirm_report import confirm_summary, confirm_summary_of, format_confirm, write_confirm_json
+from actsearch.study.export import ExportedConfig, export_best, load_config, pick_trial
+from actsearch.study.ranking import knee_index, ranked_candidates
 from actsearch.study.objectives import OBJECTIVES, MissingObjectiveError, ObjectiveSpec, objective_values
 from actsearch.study.resume import FINISHED_STATES, enqueue_retry, load_study, prepare_study, recover_interrupted
 from actsearch.study.sections import (
     PRUNERS,
     SAMPLERS,
     Budget,
+    Confirm,
     Execution,
     Objective,
     PrunerConfig,
@@ -24,15 +42,20 @@ from actsearch.study.sections import (
 )
 from actsearch.study.storage import DriverLock, journal_path, open_storage, run_directory, storage_description
 from actsearch.study.studyfile import StudyFile, StudyFileError, format_errors, load_study_file, validate_command
-from actsearch.study.outcome import TrialOutcome
+from actsearch.study.outcome import RETRIED_FAILURES, TrialOutcome
 from actsearch.study.trial_log import write_text_atomic, write_trial_log
 
 __all__ = [
+    "CONFIRM_SUFFIX",
     "FINISHED_STATES",
     "OBJECTIVES",
     "PRUNERS",
+    "RETRIED_FAILURES",
     "SAMPLERS",
     "Budget",
+    "Candidate",
+    "Confirm",
+    "ConfirmPlan",
     "DriverLock",
     "Execution",
     "ExportedConfig",
@@ -44,23 +67,38 @@ __all__ = [
     "StudyFile",
     "StudyFileError",
     "TrialOutcome",
+    "build_plan",
+    "config_label",
+    "confirm_summary",
+    "confirm_summary_of",
+    "confirm_values",
     "enqueue_retry",
     "export_best",
+    "fix_plan",
+    "format_confirm",
     "format_errors",
     "journal_path",
+    "knee_index",
     "load_config",
+    "load_confirm",
     "load_study",
     "load_study_file",
     "objective_values",
+    "open_confirm_study",
     "open_storage",
     "parse_duration",
+    "pending_runs",
     "pick_trial",
     "prepare_study",
     "ranked_candidates",
+    "recorded_plan",
     "recover_interrupted",
     "run_directory",
+    "runs_by_job",
+    "search_study",
     "storage_description",
     "validate_command",
+    "write_confirm_json",
     "write_text_atomic",
     "write_trial_log",
 ]

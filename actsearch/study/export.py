@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import math
 import platform
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -34,6 +33,7 @@ from optuna.trial import FrozenTrial, TrialState
 from actsearch.version import __version__
 from actsearch.activations import PlacementPlan
 from actsearch.errors import ConfigError
+from actsearch.study.ranking import knee_index, ranked_candidates
 from actsearch.study.resume import load_study
 from actsearch.study.storage import storage_description
 from actsearch.study.studyfile import StudyFile
@@ -222,20 +222,6 @@ def _versions() -> dict:
     return versions
 
 
-def ranked_candidates(study: optuna.Study) -> list[FrozenTrial]:
-    """Trials a pick chooses from, best first by the first objective.
-
-    One objective: every complete trial. Several: the Pareto set.
-    """
-    direction = study.directions[0]
-    if len(study.directions) > 1:
-        candidates = list(study.best_trials)
-    else:
-        candidates = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    sign = -1.0 if direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
-    return sorted(candidates, key=lambda trial: (sign * trial.values[0], trial.number))
-
-
 def pick_trial(study: optuna.Study, objectives: list[str], pick: str | None) -> FrozenTrial:
     """The trial a pick rule designates (see the module docstring)."""
     candidates = ranked_candidates(study)
@@ -248,7 +234,7 @@ def pick_trial(study: optuna.Study, objectives: list[str], pick: str | None) -> 
     rule = (pick or ("knee" if len(objectives) > 1 else "0")).strip()
     allowed = f"allowed: 'knee', 'best:<objective>' with objective in {objectives}, an index, 'trial:<number>'"
     if rule == "knee":
-        return _knee(candidates, study.directions)
+        return candidates[knee_index([trial.values for trial in candidates], study.directions)]
     if rule.startswith("best:"):
         name = rule.split(":", 1)[1]
         if name not in objectives:
@@ -275,19 +261,3 @@ def _integer(text: str, rule: str, allowed: str) -> int:
         return int(text)
     except ValueError:
         raise ConfigError(f"pick {rule!r} is not a valid rule; {allowed}") from None
-
-
-def _knee(candidates: list[FrozenTrial], directions) -> FrozenTrial:
-    """The candidate nearest the ideal point, each objective scaled to [0, 1] with 1 the best seen."""
-    columns = list(zip(*(trial.values for trial in candidates)))
-    scores = []
-    for trial in candidates:
-        distance = 0.0
-        for value, column, direction in zip(trial.values, columns, directions):
-            low, high = min(column), max(column)
-            scaled = 1.0 if high == low else (value - low) / (high - low)
-            if direction == optuna.study.StudyDirection.MINIMIZE:
-                scaled = 1.0 - scaled if high != low else 1.0
-            distance += (1.0 - scaled) ** 2
-        scores.append((math.sqrt(distance), trial.number, trial))
-    return min(scores, key=lambda score: score[:2])[2]
