@@ -127,15 +127,17 @@ def build_parser() -> argparse.ArgumentParser:
             "actsearch export studies/quickstart.yaml -o best.json",
             "actsearch export studies/cifar10-robust.yaml -o best.yaml --pick best:corrupted_accuracy",
         ],
-        "Write the best trial's placement plan, training config, objective values and provenance.",
+        "Write the best configuration's placement plan, training config, objective values and provenance "
+        "(with the confirm statistics when a confirm stage has finished).",
     )
     _add_study_argument(command)
     command.add_argument("-o", "--output", required=True, metavar="PATH", help="output file, .json or .yaml")
     command.add_argument(
         "--pick",
         metavar="RULE",
-        help="several objectives: which Pareto trial to export: best:<objective>, knee, trial:<number>, "
-        "or an index into the ranked list that status shows (default: knee)",
+        help="default: the best confirmed mean once `actsearch confirm` has finished, else the best proxy trial "
+        "(several objectives: the knee); on the search's proxy scores: proxy, best:<objective>, knee, "
+        "trial:<number>, or an index into the ranked list that status shows",
     )
 
     command = _command(
@@ -359,10 +361,12 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from actsearch.report import write_report
-    from actsearch.study import load_study
+    from actsearch.study import confirm_summary_of, load_study
 
-    study = load_study(_load_study(args), runs_dir=args.runs_dir)
-    paths = write_report(study, args.output, top=args.top)
+    study_file = _load_study(args)
+    study = load_study(study_file, runs_dir=args.runs_dir)
+    confirm = confirm_summary_of(study_file, runs_dir=args.runs_dir)
+    paths = write_report(study, args.output, top=args.top, confirm=confirm)
     print(f"wrote {paths.html}, {paths.summary} and {len(paths.figures)} PNG figures")
     return EXIT_OK
 

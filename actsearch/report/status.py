@@ -1,7 +1,8 @@
 """``actsearch status``: a study at a glance, as text.
 
-Counts by state, the best trials with their decoded configurations, the running trials, and the
-failures with their reasons. Reads the study only; safe while a driver runs.
+Counts by state, the best trials with their decoded configurations, the running trials, the failures
+with their reasons, and the confirm table once a confirm stage started. Reads the storage only; safe
+while a driver runs.
 
 Example:
     >>> from actsearch.study import load_study_file
@@ -20,7 +21,15 @@ from pathlib import Path
 from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.report.data import describe_config
-from actsearch.study import FINISHED_STATES, StudyFile, load_study, ranked_candidates, storage_description
+from actsearch.study import (
+    FINISHED_STATES,
+    StudyFile,
+    confirm_summary_of,
+    format_confirm,
+    load_study,
+    ranked_candidates,
+    storage_description,
+)
 
 __all__ = ["study_status"]
 
@@ -58,6 +67,9 @@ def study_status(study_file: StudyFile, *, runs_dir: str | Path = ".", top: int 
             f"  #{trial.number}: {trial.user_attrs.get('fail_reason', 'unknown')}{_attempt_text(trial)}"
             for trial in failed
         ]
+    confirm = confirm_summary_of(study_file, runs_dir=runs_dir)
+    if confirm is not None:
+        lines.append(format_confirm(confirm))
     return "\n".join(lines)
 
 

@@ -18,13 +18,21 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from actsearch.study.confirm import ConfirmPlan, FINAL_FAILURES, load_confirm, pending_runs, runs_by_job
+from actsearch.study.confirm import FINAL_FAILURES, ConfirmPlan, load_confirm, pending_runs, runs_by_job
 from actsearch.study.confirm_stats import FIDELITY_WARNING, describe, holm, paired_comparison, rank_fidelity
+from actsearch.study.ranking import knee_index
 from actsearch.study.storage import run_directory
 from actsearch.study.studyfile import StudyFile
 from actsearch.study.trial_log import write_json_atomic
 
-__all__ = ["CONFIRM_JSON", "confirm_summary", "confirm_summary_of", "format_confirm", "write_confirm_json"]
+__all__ = [
+    "CONFIRM_JSON",
+    "confirm_summary",
+    "confirm_summary_of",
+    "confirmed_winner",
+    "format_confirm",
+    "write_confirm_json",
+]
 
 CONFIRM_JSON = "confirm.json"
 SIGNIFICANCE = 0.05
@@ -121,6 +129,24 @@ def _verdict(challengers: list[dict], references: list[dict], objective: dict, f
             who = "no finalist" if finalists else "no baseline"
             lines.append(f"{who} differs from {reference['label']} at {seeds} seeds ({smallest})")
     return "\n".join(lines)
+
+
+def confirmed_winner(summary: dict) -> dict | None:
+    """The confirmed configuration with the best mean (several objectives: the knee of the Pareto set of the
+    confirmed means); ties go to the earlier one, finalists in proxy order, then baselines."""
+    entries = [entry for entry in summary["finalists"] + summary["baselines"]
+               if all(stats["mean"] is not None for stats in entry["objectives"].values())]
+    if not entries:
+        return None
+    directions = [objective["direction"] for objective in summary["objectives"]]
+    signs = [-1.0 if direction == "maximize" else 1.0 for direction in directions]
+    points = [[sign * stats["mean"] for sign, stats in zip(signs, entry["objectives"].values())] for entry in entries]
+    if len(directions) == 1:
+        return entries[min(range(len(entries)), key=lambda index: (points[index][0], index))]
+    front = [index for index, point in enumerate(points)
+             if not any(all(o <= p for o, p in zip(other, point)) and other != point for other in points)]
+    means = [[entries[index]["objectives"][o["name"]]["mean"] for o in summary["objectives"]] for index in front]
+    return entries[front[knee_index(means, directions)]]
 
 
 def confirm_summary_of(study_file: StudyFile, *, runs_dir: str | Path = ".") -> dict | None:
