@@ -97,17 +97,12 @@ def run_confirm(
     run_dir = run_directory(study_file.name, runs_dir)
     with optuna_verbosity(verbose), DriverLock(run_dir):
         storage, _ = open_storage(study_file.storage, study_file.name, runs_dir=runs_dir, repair=True)
-        confirm_study = open_confirm_study(study_file, storage)
-        plan = recorded_plan(confirm_study)
+        plan = _stored_plan(study_file, storage)
         if plan is None or seeds is not None or top is not None:
-            search = None
-            if not only_baselines:
-                try:
-                    search = optuna.load_study(study_name=study_file.name, storage=storage)
-                except KeyError:
-                    pass  # build_plan says what to do
+            search = None if only_baselines else _load(study_file.name, storage)
             plan = build_plan(study_file, search, top=top, seed_count=seeds, only_baselines=only_baselines)
-            plan = fix_plan(confirm_study, plan)
+            plan = fix_plan(open_confirm_study(study_file, storage), plan)
+        confirm_study = open_confirm_study(study_file, storage)
         confirmation = _Confirmation(study_file, confirm_study, plan, run_dir)
         confirmation.recovered = recover_interrupted(confirm_study)
         pending = pending_runs(plan, confirm_study, study_file.budget.max_retries)
@@ -130,6 +125,19 @@ def run_confirm(
     if progress:
         print(run, file=sys.stderr)
     return run
+
+
+def _load(name: str, storage) -> optuna.Study | None:
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None
+
+
+def _stored_plan(study_file: StudyFile, storage) -> ConfirmPlan | None:
+    """The plan a previous confirm run fixed; nothing is created when there is none."""
+    confirm_study = _load(study_file.name + CONFIRM_SUFFIX, storage)
+    return recorded_plan(confirm_study) if confirm_study is not None else None
 
 
 @dataclass

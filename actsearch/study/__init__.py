@@ -24,7 +24,13 @@ from actsearch.study.confirm import (
     runs_by_job,
     search_study,
 )
-from actsearch.study.confirm_report import confirm_summary, confirm_summary_of, format_confirm, write_confirm_json
+from actsearch.study.confirm_report import (
+    confirm_summary,
+    confirm_summary_of,
+    confirmed_winner,
+    format_confirm,
+    write_confirm_json,
+)
 from actsearch.study.export import ExportedConfig, export_best, load_config, pick_trial
 from actsearch.study.ranking import knee_index, ranked_candidates
 from actsearch.study.objectives import OBJECTIVES, MissingObjectiveError, ObjectiveSpec, objective_values
@@ -72,6 +78,7 @@ __all__ = [
     "confirm_summary",
     "confirm_summary_of",
     "confirm_values",
+    "confirmed_winner",
     "enqueue_retry",
     "export_best",
     "fix_plan",
