@@ -253,8 +253,8 @@ class _Confirmation:
             frozen = self.study.tell(trial, state=TrialState.FAIL)
             self.counts["failed"] += 1
         write_trial_log(self.log_dir, frozen, outcome)
-        self.bar.trial_finished(running=len(self.running), counted=values is not None or outcome.fail_kind
-                                not in RETRIED_FAILURES)
+        settled = values is not None or outcome.fail_kind not in RETRIED_FAILURES  # a retried run comes back
+        self.bar.trial_finished(running=len(self.running), counted=settled)
 
     def _interrupt(self) -> None:
         """Ctrl-C or a stop: the runs in flight are marked interrupted, to run again on resume."""
