@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--confirm-epochs", type=int, default=4)
-    parser.add_argument("--confirm-subset", type=int, default=6000)
+    parser.add_argument("--confirm-subset", type=int, default=4000)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     study = args.out / "cifar-confirm.yaml"
