@@ -56,8 +56,8 @@ def score(lr: float) -> float:
 
 class Runner:
     """Proxy (validation) score ``score(lr)``; test accuracy ``0.9 - 0.5 * score(lr)`` plus a shift per seed and
-    a little noise;
-    the task it received travels back in the result. Optionally sleeps, dies once, or diverges on a family."""
+    a little noise; the task it received travels back in the result. Optionally sleeps, dies once, or diverges
+    on a family."""
 
     def __init__(self, *, epoch_s: float = 0.0, crash_marker: str | None = None, diverge: str | None = None):
         self.epoch_s, self.crash_marker, self.diverge = epoch_s, crash_marker, diverge
