@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections import deque
@@ -52,6 +53,8 @@ from actsearch.study import (
 )
 
 __all__ = ["ConfirmRun", "run_confirm"]
+
+logger = logging.getLogger(__name__)
 
 _POLL_S = 1.0
 
@@ -122,6 +125,9 @@ def run_confirm(
         path = write_confirm_json(study_file, summary, runs_dir=runs_dir)
     run = ConfirmRun(study_file.name, summary, path, workers=len(confirmation.workers),
                      recovered=confirmation.recovered, loop_s=confirmation.loop_s, **confirmation.counts)
+    if "warning" in summary["fidelity"]:
+        logger.warning("proxy fidelity: Spearman %.2f over %d configurations: %s", summary["fidelity"]["spearman"],
+                       summary["fidelity"]["n"], summary["fidelity"]["warning"])
     if progress:
         print(run, file=sys.stderr)
     return run
