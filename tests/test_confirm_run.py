@@ -259,6 +259,8 @@ def test_real_training_detects_a_crippled_configuration_and_not_an_identical_one
     assert vs_crippled["diff"] < -0.2 and vs_crippled["p_holm"] < 0.05
     assert summary["verdict"].startswith("crippled: -") and "points under good" in summary["verdict"]
     assert len(set(good["values"]["val_accuracy"])) > 1  # the seeds differ from each other
+    status = study_status(load_study_file(path), runs_dir=tmp_path)
+    assert status.startswith("study real: no search yet\nconfirm on test") and "crippled [baseline]" in status
 
 
 def test_confirm_without_a_finished_trial_exits_2(tmp_path, capsys):
