@@ -152,6 +152,9 @@ class StudyFile:
             f"epochs{timeout}",
             f"objectives: {objectives}; sampler {self.sampler_config.name}, pruner {self.pruner_config.name}",
             f"baselines: {', '.join(b.name for b in self.baselines) or 'none'}",
+            f"confirm: top {self.confirm.top}{' and the baselines' if self.confirm.baselines else ''} on seeds "
+            f"{self.confirm.seed_list(self.seed)}, evaluated on {self.confirm.evaluate}"
+            + (f", task overrides {self.confirm.task}" if self.confirm.task else ""),
             self.space.describe(),
         ]
         return "\n".join(lines)
