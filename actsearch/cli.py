@@ -254,7 +254,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _confirm(args: argparse.Namespace) -> int:
-    from actsearch.search.confirm import run_confirm
+    from actsearch.search import run_confirm
     from actsearch.study import format_confirm
 
     if args.workers is not None and args.workers < 1:

@@ -25,8 +25,7 @@ from optuna.trial import TrialState
 
 from actsearch.cli import main
 from actsearch.report import study_status, write_report
-from actsearch.search import run_study
-from actsearch.search.confirm import run_confirm
+from actsearch.search import run_confirm, run_study
 from actsearch.study import (
     confirm_summary_of,
     export_best,
@@ -167,7 +166,7 @@ def test_export_picks_the_confirmed_winner_and_pick_proxy_the_proxy_winner(tmp_p
 
 DRIVER_SCRIPT = """
 import sys, time
-from actsearch.search.confirm import run_confirm
+
 from actsearch.study import load_study_file
 
 def slow(task, config, on_epoch):
