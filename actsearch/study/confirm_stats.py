@@ -18,13 +18,14 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy import stats
 
 __all__ = ["FIDELITY_WARNING", "describe", "holm", "paired_comparison", "rank_fidelity"]
 
 CONFIDENCE = 0.95
 FIDELITY_WARNING = 0.5  # below this Spearman correlation the proxy's ranking does not carry over
 BOOTSTRAP_SAMPLES = 1000
+# scipy.stats takes about a second to import: each function imports it, so `validate`, `status` and `export`
+# of a study without a confirm stage do not pay for it.
 
 
 def _finite(value: float) -> float | None:
@@ -33,6 +34,8 @@ def _finite(value: float) -> float | None:
 
 
 def _t_interval(values: np.ndarray) -> list[float] | None:
+    from scipy import stats
+
     if len(values) < 2:
         return None
     scale = stats.sem(values)
@@ -61,6 +64,8 @@ def paired_comparison(values: Mapping[int, float], reference: Mapping[int, float
     ``diff`` is the mean of ``values - reference`` with its t interval; ``p_t`` the paired t-test and
     ``p_wilcoxon`` the Wilcoxon signed-rank test (two-sided). Identical runs give p = 1.
     """
+    from scipy import stats
+
     seeds = sorted(set(values) & set(reference))
     differences = np.array([values[seed] - reference[seed] for seed in seeds], dtype=float)
     result = {"n": len(seeds), "diff": float(differences.mean()) if seeds else None,
@@ -94,6 +99,8 @@ def rank_fidelity(proxy: Sequence[float], per_seed: Sequence[Mapping[int, float]
     The bootstrap draws seeds with replacement, the same draw for every configuration (pairing kept), and
     recomputes the means and the correlations.
     """
+    from scipy import stats
+
     n = len(proxy)
     result = {"n": n, "spearman": None, "kendall": None, "spearman_ci95": None, "kendall_ci95": None}
     if n < 2:
