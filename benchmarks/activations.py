@@ -42,7 +42,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from actsearch.activations import LayerAct, _native, create_activation  # noqa: E402
+from actsearch.activations import LayerAct, create_activation, kernels  # noqa: E402
 
 SHAPES = [(128, 16, 32, 32), (128, 32, 16, 16), (128, 64, 8, 8)]
 RESULTS = Path(__file__).resolve().parent / "results" / "activations.md"
@@ -66,7 +66,7 @@ class PyTorchPath(nn.Module):
         self.module = module
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with _native.disabled():
+        with kernels.disabled():
             return self.module(x)
 
 
@@ -293,14 +293,14 @@ def main(argv: list[str] | None = None) -> str:
     sections += [
         "",
         "Notes: on the CPU, float32 LayerAct, APALU and ANAct (bases relu, leaky_relu, silu, hardsilu, gelu, apalu)"
-        " run the C kernels of `actsearch/activations/_native/kernels.c`, one pass over memory each way (LayerAct's"
+        " run the C kernels of `actsearch/activations/kernels/kernels.c`, one pass over memory each way (LayerAct's"
         " statistics are taken sample by sample from the cache); the `pytorch path` rows are the same modules with "
         "the kernels turned off, chains of memory-bound eager passes. What is left above ReLU is the sigmoid "
         "(LA-SiLU pays one exp per element in forward and keeps the gate, so its backward takes none), the extra "
         "reductions (LayerAct's statistics, from the cache; ANAct's grad * f(x) for beta's gradient) and a fixed "
         "Python cost per call (ANAct: about 0.15 ms per forward + backward), which weighs most on the smallest "
         "shape. On a GPU, LayerAct, APALU and ANAct (but over apalu) run the Triton kernels of "
-        "`actsearch/activations/_native/triton_kernels.py` (the `pytorch path` rows without them) and the other families PyTorch code; the `compiled` rows, with `--compile`, time "
+        "`actsearch/activations/kernels/triton_kernels.py` (the `pytorch path` rows without them) and the other families PyTorch code; the `compiled` rows, with `--compile`, time "
         "`torch.compile(module)`, which is what `torch.compile(model)` gives a network.",
     ]
     text = "\n".join(sections) + "\n"

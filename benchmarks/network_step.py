@@ -7,7 +7,7 @@ Usage::
 
 The per-activation ratios of ``benchmarks/activations.py`` isolate the activation; here it shares the step with
 the convolutions, BatchNorm and the optimizer, as in a search trial. Each family is timed with the C kernels and,
-where it has them, with its PyTorch implementation (``_native.disabled()``). Steps are forward, cross-entropy,
+where it has them, with its PyTorch implementation (``kernels.disabled()``). Steps are forward, cross-entropy,
 backward and an SGD update in the trainer's channels-last layout; each round visits the configurations in a new
 random order and the table shows medians over rounds of the calling thread's CPU time (``time.thread_time``),
 with one intra-op thread on the CPU.
@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from actsearch.activations import _native, apply_activations  # noqa: E402
+from actsearch.activations import apply_activations, cpu_kernels_available, kernels  # noqa: E402
 from actsearch.trainers.networks.resnet import cifar_resnet  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "network_step.md"
@@ -76,7 +76,7 @@ def _seconds(step, pytorch_path: bool, steps: int) -> float:
     start = time.thread_time()
     for _ in range(steps):
         if pytorch_path:
-            with _native.disabled():
+            with kernels.disabled():
                 step()
         else:
             step()
@@ -116,7 +116,7 @@ def main() -> None:
         "",
         f"- command: `python benchmarks/network_step.py{' --quick' if args.quick else ''}`",
         f"- machine: {_machine()}, torch {torch.__version__}, 1 intra-op thread, "
-        f"C kernels {'loaded' if _native.library() is not None else 'UNAVAILABLE'}",
+        f"C kernels {'loaded' if cpu_kernels_available() else 'UNAVAILABLE'}",
         f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- setup: batch {args.batch}, 32x32 inputs, channels-last, SGD; medians over {rounds} rounds of {steps} "
         "steps, configurations interleaved in a new random order each round (CPU time of the calling thread)",

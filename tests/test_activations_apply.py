@@ -10,7 +10,7 @@ from torch import nn
 from torchvision.models import mobilenet_v3_small, resnet18
 
 import actsearch.activations as A
-from actsearch.activations import _native
+from actsearch.activations import kernels
 
 
 def _train_step(model, generator, size):
@@ -55,7 +55,7 @@ def test_resnet18_one_instance_per_call_site_trains_saves_and_exports():
     x = torch.randn(2, 3, 32, 32, generator=generator)
     _round_trip(model, resnet18, spec, x)
     program = torch.export.export(model.eval(), (x,), strict=False)
-    with _native.disabled():  # the exported graph holds the PyTorch implementation
+    with kernels.disabled():  # the exported graph holds the PyTorch implementation
         expected = model(x)
     torch.testing.assert_close(program.module()(x), expected)
 
@@ -162,3 +162,48 @@ def test_parameter_groups_exclude_norms_biases_and_activations():
          model[4].bias]
     )
     torch.optim.SGD([decay, no_decay], lr=0.1)
+
+
+class _LibraryGELU(nn.Module):
+    """A library's own activation class (as timm's ``timm.layers.GELU``), unknown to apply_activations."""
+
+    def forward(self, x):
+        return nn.functional.gelu(x)
+
+
+def test_extra_types_are_replaced_too():
+    model = nn.Sequential(nn.Linear(3, 5), _LibraryGELU(), nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 2))
+    assert A.apply_activations(model, "la_silu", extra_types=(_LibraryGELU, nn.Tanh)) == 2
+    assert isinstance(model[1], A.LayerAct) and isinstance(model[3], A.LayerAct)
+    with pytest.raises(A.ActivationSpecError, match="extra_types=.*allowed: a tuple of nn.Module classes"):
+        A.apply_activations(model, "relu", extra_types=("Tanh",))
+
+
+class _Functional(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return nn.functional.relu(self.linear(x))
+
+
+def test_a_placement_that_changes_nothing_warns():
+    with pytest.warns(UserWarning, match="replaced nothing in Sequential: it has no activation module of a known "
+                                         r"type; pass its activation classes as extra_types=\(\.\.\.\)"):
+        assert A.apply_activations(nn.Sequential(nn.Linear(3, 5), nn.Tanh()), "silu") == 0
+    with pytest.warns(UserWarning, match="replaced nothing in _Functional"):
+        assert A.apply_activations(_Functional(), "silu") == 0
+    plan = A.PlacementPlan(rules=(A.PlacementRule("nothing_here.*", A.ActivationSpec("silu")),))
+    with pytest.warns(UserWarning) as caught:
+        assert A.apply_activations(resnet18(num_classes=10), plan) == 0
+    messages = [str(w.message) for w in caught]
+    assert messages == [
+        "apply_activations: placement rule 'nothing_here.*' matches no activation module of ResNet; its activation "
+        "modules are named like 'relu', 'layer1.0.relu', 'layer1.1.relu'",
+        "apply_activations: replaced nothing in ResNet: no activation module gets a spec from the plan",
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert A.apply_activations(resnet18(num_classes=10), {"default": {"family": "silu"}, "rules": [
+            {"pattern": "layer4", "spec": {"family": "relu"}}]}) == 17

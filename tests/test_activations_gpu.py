@@ -8,9 +8,10 @@ import pytest
 import torch
 
 import actsearch.activations as A
-from actsearch.activations import _native
-from actsearch.activations._native import gpu
-from actsearch.activations.layeract import _GpuLayerActFunction
+from actsearch.activations import kernels
+from actsearch.activations.kernels import cuda
+from actsearch.activations.kernels import triton_launch as gpu
+from actsearch.activations.layeract import _LayerActKernels
 
 pytestmark = [
     pytest.mark.skipif(not gpu.triton_available(), reason="Triton is not installed"),
@@ -27,9 +28,29 @@ def official(y, gate, alpha=1e-5):
     return y * (torch.sigmoid(n) if gate == "sigmoid" else torch.clamp(n / 6 + 0.5, 0.0, 1.0))
 
 
+def _layeract_kernels(leaf, hard, alpha=1e-5):
+    """LayerAct through the Triton kernels, whatever the device (the interpreter's is the CPU)."""
+    return _LayerActKernels.apply(leaf, cuda, hard, alpha, tuple(range(1, leaf.dim())), leaf.shape[0], True)
+
+
+def _anact_kernels(module, leaf):
+    """ANAct through the Triton kernels (after its first-use check), whatever the device."""
+    return module._kernel_forward(cuda, leaf)
+
+
+def _apalu_kernels(module, leaf):
+    from actsearch.activations.apalu import _APALUKernels
+
+    return _APALUKernels.apply(leaf, module.a, module.b, cuda, module.per_channel)
+
+
+def _triton_takes(x):
+    return kernels.backend_for(x) is cuda and cuda.accepts(x)
+
+
 def _kernel_and_reference(y, gate, grad_out, alpha=1e-5):
     leaf = y.detach().clone().requires_grad_()
-    out = _GpuLayerActFunction.apply(leaf, gate == "hardsigmoid", alpha)
+    out = _layeract_kernels(leaf, gate == "hardsigmoid", alpha)
     (grad,) = torch.autograd.grad(out, leaf, grad_out)
     y64 = y.detach().double().requires_grad_()
     expected = official(y64, gate, alpha)
@@ -76,7 +97,8 @@ def test_a_failing_kernel_warns_once_and_leaves_the_pytorch_path(monkeypatch):
 
     monkeypatch.setattr(gpu, "_failed", [])
     monkeypatch.setattr(gpu, "_kernels", broken)
-    monkeypatch.setattr(gpu, "usable", lambda x: not gpu._failed)  # as on a GPU, for these CPU tensors
+    monkeypatch.setattr(cuda, "_verdicts", {})
+    monkeypatch.setitem(kernels._LOADERS, "cpu", cuda.loaded)  # as on a GPU, for these CPU tensors
     y = torch.randn(3, 4, 5)
     with pytest.warns(RuntimeWarning, match=r"Triton kernels for LayerAct, ANAct and APALU are unavailable.*no ptxas"):
         out = A.LayerAct()(y)
@@ -91,9 +113,6 @@ def _broken_kernels():
 
 
 def test_a_kernel_failing_in_backward_gives_the_pytorch_gradients(monkeypatch):
-    from actsearch.activations.anact import _GpuANAct
-    from actsearch.activations.apalu import _GpuAPALU
-
     anact = _trained_anact("silu", {}, True, True, 6)
     apalu = A.APALU(per_channel=True, num_channels=6).to(DEVICE)
     with torch.no_grad():
@@ -101,10 +120,9 @@ def test_a_kernel_failing_in_backward_gives_the_pytorch_gradients(monkeypatch):
     x = (torch.randn(4, 6, 5, 5) * 2).to(DEVICE)
     grad_out = torch.randn(x.shape).to(DEVICE)
     calls = {
-        "layeract": (lambda leaf: _GpuLayerActFunction.apply(leaf, False, 1e-5), A.LayerAct(), ()),
-        "anact": (lambda leaf: _GpuANAct.apply(leaf, anact.scale, anact.running_mean, *anact._native_base, True,
-                                               anact.base), anact, (anact.beta,)),
-        "apalu": (lambda leaf: _GpuAPALU.apply(leaf, apalu.a, apalu.b, True), apalu, (apalu.a_raw, apalu.b_raw)),
+        "layeract": (lambda leaf: _layeract_kernels(leaf, False), A.LayerAct(), ()),
+        "anact": (lambda leaf: _anact_kernels(anact, leaf), anact, (anact.beta,)),
+        "apalu": (lambda leaf: _apalu_kernels(apalu, leaf), apalu, (apalu.a_raw, apalu.b_raw)),
     }
     for name, (through_kernels, module, parameters) in calls.items():
         gradients = []
@@ -117,9 +135,9 @@ def test_a_kernel_failing_in_backward_gives_the_pytorch_gradients(monkeypatch):
                     broken.setattr(gpu, "_kernels", _broken_kernels)
                     with pytest.warns(RuntimeWarning, match="out of resources"):
                         wanted = torch.autograd.grad(out, (leaf, *parameters), grad_out)
-                    assert gpu._failed and not gpu.usable(x)  # and off from now on
+                    assert gpu._failed and cuda.loaded() is None  # and off from now on
             else:
-                with _native.disabled():
+                with kernels.disabled():
                     reference = module(leaf)
                 torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-5, msg=name)
                 wanted = torch.autograd.grad(reference, (leaf, *parameters), grad_out)
@@ -153,19 +171,15 @@ def test_every_grid_axis_but_the_first_stays_within_cuda_limits(monkeypatch):
 @pytest.mark.parametrize("family", ["anact", "apalu"])
 def test_per_channel_kernels_on_batch_by_channel_inputs(family):
     # (N, C): channels are the fastest axis in memory, as in channels-last
-    from actsearch.activations.anact import _GpuANAct
-    from actsearch.activations.apalu import _GpuAPALU
-
     channels = 70
     if family == "anact":
         module = _trained_anact("gelu", {}, True, True, channels)
-        through_kernels = lambda leaf: _GpuANAct.apply(  # noqa: E731
-            leaf, module.scale, module.running_mean, *module._native_base, True, module.base)
+        through_kernels = lambda leaf: _anact_kernels(module, leaf)  # noqa: E731
     else:
         module = A.APALU(per_channel=True, num_channels=channels).to(DEVICE)
         with torch.no_grad():
             module.b_raw.copy_(torch.linspace(-1.0, 1.0, channels))
-        through_kernels = lambda leaf: _GpuAPALU.apply(leaf, module.a, module.b, True)  # noqa: E731
+        through_kernels = lambda leaf: _apalu_kernels(module, leaf)  # noqa: E731
     x = (torch.randn(300, channels) * 2).to(DEVICE)
     grad_out = torch.randn(x.shape).to(DEVICE)
     parameters = tuple(module.parameters())
@@ -175,7 +189,7 @@ def test_per_channel_kernels_on_batch_by_channel_inputs(family):
         if use_kernels:
             out = through_kernels(leaf)
         else:
-            with _native.disabled():
+            with kernels.disabled():
                 out = module(leaf)
         results.append((out, *torch.autograd.grad(out, (leaf, *parameters), grad_out)))
     torch.testing.assert_close(results[0][:2], results[1][:2], rtol=1e-5, atol=1e-5)
@@ -188,21 +202,21 @@ def test_kernels_run_on_the_device_of_their_input_whatever_the_current_device():
     y = torch.randn(4, 8, 6, 6, device="cuda:1", requires_grad=True)
     out = A.LayerAct()(y)
     out.sum().backward()
-    with _native.disabled():
+    with kernels.disabled():
         reference = A.LayerAct()(y)
     torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-5)
     assert out.device == y.grad.device == y.device
 
 
 def test_only_cuda_tensors_the_kernels_cover_take_them():
-    assert not gpu.usable(torch.randn(2, 3))  # CPU: the C kernels' domain
+    assert not _triton_takes(torch.randn(2, 3))  # CPU: the C kernels' domain
     if not torch.cuda.is_available():
         return
     y = torch.randn(2, 3, 4, device="cuda")
-    assert gpu.usable(y) and gpu.usable(y.half()) and not gpu.usable(y.double())
-    assert not gpu.usable(y.transpose(1, 2)) and not gpu.usable(y[:, :, ::2])
-    with _native.disabled():
-        assert not gpu.usable(y)
+    assert _triton_takes(y) and _triton_takes(y.half()) and not _triton_takes(y.double())
+    assert not _triton_takes(y.transpose(1, 2)) and not _triton_takes(y[:, :, ::2])
+    with kernels.disabled():
+        assert not _triton_takes(y)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
@@ -212,9 +226,9 @@ def test_layeract_on_a_gpu_runs_the_kernels_and_keeps_only_the_input(gate):
     saved = []
     with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
         out = A.LayerAct(gate=gate)(y)
-    assert out.grad_fn.name() == "_GpuLayerActFunctionBackward"
+    assert out.grad_fn.name() == "_LayerActKernelsBackward"
     assert sum(t.numel() == y.numel() for t in saved) == 1
-    with _native.disabled():
+    with kernels.disabled():
         reference = A.LayerAct(gate=gate)(y)
     torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-5)
 
@@ -226,7 +240,7 @@ ANACT_BASES = [("relu", {}), ("leaky_relu", {"negative_slope": 0.2}), ("silu", {
 def _trained_anact(base, base_params, per_channel, subtract_mean, channels):
     module = A.ANAct(base=base, base_params=base_params, per_channel=per_channel, subtract_mean=subtract_mean,
                      num_channels=channels)
-    with _native.disabled():
+    with kernels.disabled():
         module(torch.randn(16, channels, 6, 6) * 2 + 0.3)  # running statistics away from their initial values
     with torch.no_grad():
         module.beta.copy_(torch.linspace(-0.5, 0.5, module.beta.numel()))
@@ -238,8 +252,6 @@ def _trained_anact(base, base_params, per_channel, subtract_mean, channels):
 @pytest.mark.parametrize("subtract_mean", [False, True])
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_anact_triton_kernels_match_the_pytorch_path(base, base_params, per_channel, subtract_mean, channels_last):
-    from actsearch.activations.anact import _GpuANAct
-
     channels = 70  # more than one block of 64 channels
     module = _trained_anact(base, base_params, per_channel, subtract_mean, channels)
     x = (torch.randn(3, channels, 5, 7) * 2).to(DEVICE)
@@ -250,10 +262,9 @@ def test_anact_triton_kernels_match_the_pytorch_path(base, base_params, per_chan
         module.zero_grad()
         leaf = x.detach().clone().requires_grad_()
         if use_kernels:
-            mean = module.running_mean if subtract_mean else None
-            out = _GpuANAct.apply(leaf, module.scale, mean, *module._native_base, per_channel, module.base)
+            out = _anact_kernels(module, leaf)
         else:
-            with _native.disabled():
+            with kernels.disabled():
                 out = module(leaf)
         out.backward(grad_out)
         results.append((out, leaf.grad, module.beta.grad.clone()))
@@ -265,17 +276,15 @@ def test_anact_triton_kernels_match_the_pytorch_path(base, base_params, per_chan
 
 
 def test_anact_triton_kernels_in_half_precision_and_without_a_beta_gradient():
-    from actsearch.activations.anact import _GpuANAct
-
     module = _trained_anact("silu", {}, True, True, 6)
     x = torch.randn(4, 6, 5, 5).to(DEVICE)
-    kind, parameter = module._native_base
     with torch.no_grad():
         scale, mean = (value[None, :, None, None] for value in (module.scale, module.running_mean))
         reference = scale * (torch.nn.functional.silu(x) - mean)
     for dtype in (torch.bfloat16, torch.float16):
         leaf = x.to(dtype).requires_grad_()
-        out = _GpuANAct.apply(leaf, module.scale.detach(), module.running_mean, kind, parameter, True, module.base)
+        module.beta.requires_grad_(False)
+        out = _anact_kernels(module, leaf)
         assert out.dtype == dtype
         torch.testing.assert_close(out.float(), reference, rtol=2e-2, atol=2e-2)
         (grad,) = torch.autograd.grad(out.float().sum(), leaf)  # scale needs no gradient: no sums taken
@@ -285,12 +294,12 @@ def test_anact_triton_kernels_in_half_precision_and_without_a_beta_gradient():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_anact_and_apalu_on_a_gpu_run_the_kernels():
     x = torch.randn(4, 8, 5, 5, device="cuda", requires_grad=True)
-    assert A.APALU(per_channel=True, num_channels=8).cuda()(x).grad_fn.name() == "_GpuAPALUBackward"
+    assert A.APALU(per_channel=True, num_channels=8).cuda()(x).grad_fn.name() == "_APALUKernelsBackward"
     module = A.ANAct(base="relu", per_channel=True, num_channels=8).cuda()
     out = module(x)
-    assert out.grad_fn.name() == "_GpuANActBackward"
+    assert out.grad_fn.name() == "_ANActKernelsBackward"
     reference = copy.deepcopy(module).eval()
-    with _native.disabled():
+    with kernels.disabled():
         expected = reference(x)
     torch.testing.assert_close(module.eval()(x), expected, rtol=1e-5, atol=1e-5)
 
@@ -298,8 +307,6 @@ def test_anact_and_apalu_on_a_gpu_run_the_kernels():
 @pytest.mark.parametrize("per_channel", [False, True])
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_apalu_triton_kernels_match_the_formula(per_channel, channels_last):
-    from actsearch.activations.apalu import _GpuAPALU
-
     channels = 70
     module = A.APALU(per_channel=per_channel, num_channels=channels)
     with torch.no_grad():  # a and b away from 1, different per channel
@@ -315,9 +322,9 @@ def test_apalu_triton_kernels_match_the_formula(per_channel, channels_last):
         module.zero_grad()
         leaf = x.detach().clone().requires_grad_()
         if use_kernels:
-            out = _GpuAPALU.apply(leaf, module.a, module.b, per_channel)
+            out = _apalu_kernels(module, leaf)
         else:
-            with _native.disabled():
+            with kernels.disabled():
                 out = module(leaf)
         out.backward(grad_out)
         results.append((out, leaf.grad, module.a_raw.grad.clone(), module.b_raw.grad.clone()))
@@ -328,11 +335,9 @@ def test_apalu_triton_kernels_match_the_formula(per_channel, channels_last):
 
 def test_anact_triton_path_keeps_its_own_copy_of_the_running_mean():
     # one module applied twice before backward: the second call moves the running mean the first one used
-    from actsearch.activations.anact import _GpuANAct
-
     module = _trained_anact("relu", {}, True, True, 6)
     x = torch.randn(4, 6, 5, 5).to(DEVICE).requires_grad_()
-    out = _GpuANAct.apply(x, module.scale, module.running_mean, *module._native_base, True, module.base)
+    out = _anact_kernels(module, x)
     with torch.no_grad():
         module.running_mean.add_(1.0)
     out.sum().backward()

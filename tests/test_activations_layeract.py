@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import actsearch.activations as A
-from actsearch.activations import _native
+from actsearch.activations import kernels
 from actsearch.activations.layeract import layer_act
 
 
@@ -46,7 +46,7 @@ def test_forward_and_gradient_match_official_formula(gate, shape, dims, fused):
     torch.testing.assert_close(got_grad, expected_grad, rtol=1e-10, atol=1e-10)
 
     for native in (True, False):  # float32 on the CPU runs the C kernels unless they are disabled
-        with contextlib.nullcontext() if native else _native.disabled():
+        with contextlib.nullcontext() if native else kernels.disabled():
             y32 = y.detach().float().requires_grad_()
             got32 = layer_act(y32, gate, 1e-5, dims, fused=fused)
             (got32_grad,) = torch.autograd.grad(got32, y32, grad_out.float())
@@ -91,7 +91,7 @@ def _input_sized_saved(gate, dtype):
 def test_saves_at_most_two_input_sized_tensors():
     # the C kernels (float32 CPU) keep the input and the sigmoid gate; the hardsigmoid gate is recomputed
     assert _input_sized_saved("sigmoid", torch.float32) == 2 and _input_sized_saved("hardsigmoid", torch.float32) == 1
-    with _native.disabled():
+    with kernels.disabled():
         assert _input_sized_saved("sigmoid", torch.float32) == 2
         assert _input_sized_saved("hardsigmoid", torch.float32) == 2
     assert _input_sized_saved("sigmoid", torch.bfloat16) == 1 and _input_sized_saved("hardsigmoid", torch.bfloat16) == 1

@@ -11,12 +11,19 @@ import pytest
 import torch
 
 import actsearch.activations as A
-from actsearch.activations import _native
+from actsearch.activations import kernels
+from actsearch.activations.kernels import c_library, cpu
 from actsearch.activations.layeract import layer_act
 
 pytestmark = pytest.mark.skipif(
     shutil.which(os.environ.get("CC") or "cc") is None, reason="no C compiler: the PyTorch paths run instead"
 )
+
+
+def _kernels_take(x, channels_last_ok=False):
+    """Whether the C kernels run for ``x`` (a family with per-sample statistics over trailing dimensions, or an
+    elementwise one with ``channels_last_ok``)."""
+    return kernels.backend_for(x) is cpu and cpu.accepts(x, channels_last_ok)
 
 
 def official(y, gate, alpha=1e-5):
@@ -46,7 +53,7 @@ def test_layeract_kernels_match_the_formula(gate, shape):
     generator = torch.Generator().manual_seed(0)
     y = torch.randn(shape, generator=generator) * 2 - 0.5
     grad_out = torch.randn(shape, generator=generator)
-    assert _native.usable(y)
+    assert _kernels_take(y)
     out, grad = _layeract_and_grad(y, gate, grad_out)
     expected, expected_grad = _float64_reference(y, gate, grad_out)
     torch.testing.assert_close(out, expected.float(), rtol=1e-5, atol=1e-5)
@@ -78,7 +85,7 @@ def test_layeract_kernels_are_as_accurate_as_pytorch_for_a_large_mean(gate):
     grad_out = torch.randn(2, 5003, generator=generator)
     expected, expected_grad = _float64_reference(y, gate, grad_out)
     out, grad = _layeract_and_grad(y, gate, grad_out)
-    with _native.disabled():
+    with kernels.disabled():
         torch_out, torch_grad = _layeract_and_grad(y, gate, grad_out)
     for got, reference, exact in ((out, torch_out, expected), (grad, torch_grad, expected_grad)):
         kernel_error = (got.double() - exact).abs().max().item()
@@ -114,7 +121,7 @@ def test_layeract_nan_reaches_the_loss_and_constant_samples_stay_finite(gate):
 def test_layeract_falls_back_where_the_kernels_do_not_apply():
     float64 = torch.randn(2, 3, 4, dtype=torch.float64)
     strided = torch.randn(4, 3, 2).transpose(0, 2)
-    assert not _native.usable(float64) and not _native.usable(strided)
+    assert not _kernels_take(float64) and not _kernels_take(strided)
     torch.testing.assert_close(layer_act(strided), official(strided.contiguous(), "sigmoid"))
     compiled = torch.compile(A.LayerAct(), backend="aot_eager", fullgraph=True)  # traced: PyTorch ops only
     y = torch.randn(3, 4, 5)
@@ -126,7 +133,7 @@ def test_channels_last_inputs_use_the_kernels_and_keep_their_layout():
     x = torch.randn(4, 6, 5, 5, generator=generator)
     grad_out = torch.randn(4, 6, 5, 5, generator=generator)
     channels_last = x.contiguous(memory_format=torch.channels_last)
-    assert _native.usable(channels_last, channels_last_ok=True) and not _native.usable(channels_last)
+    assert _kernels_take(channels_last, channels_last_ok=True) and not _kernels_take(channels_last)
     makers = [
         lambda: A.LayerAct(),
         lambda: A.ANAct(base="silu"),
@@ -153,7 +160,7 @@ BASES = [("relu", {}), ("leaky_relu", {"negative_slope": 0.2}), ("silu", {}), ("
 
 def _anact_step(module, x, grad_out, native):
     leaf = x.clone().requires_grad_()
-    with _native.disabled() if not native else contextlib.nullcontext():
+    with kernels.disabled() if not native else contextlib.nullcontext():
         out = module(leaf)
         out.backward(grad_out)
     return out.detach(), leaf.grad
@@ -184,7 +191,7 @@ def test_anact_kernels_on_two_dimensional_input_and_partial_gradients():
     module = A.ANAct(base="silu", per_channel=True, num_channels=7)
     x = torch.randn(32, 7)
     module(x).sum().backward()  # only beta needs a gradient here
-    with _native.disabled():
+    with kernels.disabled():
         reference = A.ANAct(base="silu", per_channel=True, num_channels=7)
         reference(x).sum().backward()
     torch.testing.assert_close(module.beta.grad, reference.beta.grad, rtol=1e-5, atol=1e-5)
@@ -213,17 +220,17 @@ def test_anact_thread_count_does_not_change_results(base, base_params):
 
 
 def test_build_reuses_its_cache(tmp_path):
-    first = _native.build(directory=tmp_path)
+    first = c_library.build(directory=tmp_path)
     stamp = first.stat().st_mtime_ns
-    assert _native.build(directory=tmp_path) == first and first.stat().st_mtime_ns == stamp
+    assert c_library.build(directory=tmp_path) == first and first.stat().st_mtime_ns == stamp
     assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no partial files left behind
 
 
 def test_build_errors_name_the_compiler(tmp_path):
     with pytest.raises(RuntimeError, match="no C compiler 'no-such-cc' on PATH"):
-        _native.build(compiler="no-such-cc", directory=tmp_path)
+        c_library.build(compiler="no-such-cc", directory=tmp_path)
     with pytest.raises(RuntimeError, match="the C compiler failed"):
-        _native.build(compiler="false", directory=tmp_path)
+        c_library.build(compiler="false", directory=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -233,9 +240,9 @@ def test_portable_build_matches_the_default_one(monkeypatch, tmp_path, gate):
     y = torch.randn(3, 5003) * 3 - 1
     grad_out = torch.randn(3, 5003)
     default = _layeract_and_grad(y, gate, grad_out)
-    monkeypatch.setattr(_native, "FLAG_SETS", (_native.BASE_FLAGS,))
-    portable = _native._declare(ctypes.CDLL(str(_native.build(directory=tmp_path))))
-    monkeypatch.setattr(_native, "_loaded", [portable])
+    monkeypatch.setattr(c_library, "FLAG_SETS", (c_library.BASE_FLAGS,))
+    portable = c_library._declare(ctypes.CDLL(str(c_library.build(directory=tmp_path))))
+    monkeypatch.setattr(c_library, "_loaded", [portable])
     out, grad = _layeract_and_grad(y, gate, grad_out)
     torch.testing.assert_close(out, default[0], rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(grad, default[1], rtol=1e-5, atol=1e-5)
@@ -245,20 +252,20 @@ def test_portable_build_matches_the_default_one(monkeypatch, tmp_path, gate):
 
 
 def test_without_a_compiler_the_pytorch_path_runs_after_one_warning(monkeypatch, tmp_path):
-    monkeypatch.setattr(_native, "_loaded", [])
+    monkeypatch.setattr(c_library, "_loaded", [])
     monkeypatch.setenv("CC", "no-such-cc")
     monkeypatch.setenv("ACTSEARCH_CACHE_DIR", str(tmp_path))
     y = torch.randn(2, 3, 4)
     with pytest.warns(RuntimeWarning, match="kernels for LayerAct, ANAct and APALU are unavailable.*no C compiler"):
-        assert not _native.usable(y)
-    assert _native.library() is None  # no second attempt, no second warning
+        assert not _kernels_take(y)
+    assert c_library.library() is None  # no second attempt, no second warning
     torch.testing.assert_close(layer_act(y), official(y, "sigmoid"), rtol=1e-5, atol=1e-5)
 
 
 def test_environment_switch_turns_the_kernels_off(monkeypatch):
-    assert A.cpu_kernels_available() and _native.library() is not None
+    assert A.cpu_kernels_available() and c_library.library() is not None
     monkeypatch.setenv("ACTSEARCH_NATIVE_KERNELS", "0")
-    assert not A.cpu_kernels_available() and not _native.usable(torch.randn(2, 3))
+    assert not A.cpu_kernels_available() and not _kernels_take(torch.randn(2, 3))
 
 
 @pytest.mark.parametrize("per_channel", [False, True])
@@ -304,7 +311,7 @@ def test_anact_apalu_kernels_match_the_pytorch_path(per_channel, apalu_per_chann
         x = (torch.randn(4, 5, 6, 6, generator=generator) * 2 + 0.3).contiguous(memory_format=memory_format)
         x[0, 0, 0, :3] = torch.tensor([-1e-4, -0.2, 0.0])  # expm1 near 0, and the branch point
         grad_out = torch.randn(4, 5, 6, 6, generator=generator)
-        assert kernel._runs_native(x)
+        assert kernel._kernels_take(kernels.backend_for(x), x)
         out, grad = _anact_step(kernel, x, grad_out, native=True)
         expected_out, expected_grad = _anact_step(reference, x, grad_out, native=False)
         assert out.is_contiguous(memory_format=memory_format)
@@ -316,7 +323,7 @@ def test_anact_apalu_kernels_match_the_pytorch_path(per_channel, apalu_per_chann
         torch.testing.assert_close(kernel.state_dict(), reference.state_dict(), rtol=1e-5, atol=1e-6)
     assert {name for name, _ in kernel.named_parameters()} >= {"base.a_raw", "base.b_raw"}
     kernel.eval(), reference.eval()
-    with _native.disabled():
+    with kernels.disabled():
         expected_out = reference(x)
     torch.testing.assert_close(kernel(x), expected_out, rtol=1e-5, atol=1e-5)
 
@@ -329,7 +336,7 @@ def test_anact_apalu_kernels_with_partial_gradients_and_in_inference_mode(per_ch
     x = torch.randn(4, 5, 3, 3, generator=generator)
     input_grads = []
     for module, native in ((kernel, True), (reference, False)):
-        with _native.disabled() if not native else contextlib.nullcontext():
+        with kernels.disabled() if not native else contextlib.nullcontext():
             module(x).sum().backward()  # no input gradient: beta, a and b only
             module.base.requires_grad_(False)
             module.beta.grad = None
@@ -356,7 +363,7 @@ def test_anact_apalu_kernels_once_lazy_channels_exist():
         out, grad = _anact_step(kernel, x, grad_out, native=True)
         expected_out, expected_grad = _anact_step(reference, x, grad_out, native=False)
         torch.testing.assert_close((out, grad), (expected_out, expected_grad), rtol=1e-5, atol=1e-5)
-    assert kernel._runs_native(x) and kernel.base.a_raw.shape == (5,)
+    assert kernel._kernels_take(kernels.backend_for(x), x) and kernel.base.a_raw.shape == (5,)
     torch.testing.assert_close(kernel.base.a_raw.grad, reference.base.a_raw.grad, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(kernel.state_dict(), reference.state_dict(), rtol=1e-5, atol=1e-6)
 

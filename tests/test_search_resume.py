@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import optuna
 import pytest
@@ -11,6 +16,7 @@ from optuna.trial import TrialState
 from actsearch.errors import ConfigError
 from actsearch.study.resume import enqueue_baselines
 from actsearch.study import Objective
+from kill_points import STEPS
 from search_fixtures import load_yaml_study, prepare
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -96,3 +102,75 @@ def test_changed_objectives_are_a_config_error(study_file, tmp_path):
     with pytest.raises(ConfigError, match=r"created with objectives \[\('val_accuracy', 'maximize'\)\].*allowed: the "
                                           "same objectives, or a new study `name:`"):
         prepare(changed, tmp_path)
+
+
+PREPARE_THEN_DIE = """
+import sys
+sys.path.insert(0, {tests!r})
+from kill_points import install
+from actsearch.study import load_study_file
+from search_fixtures import prepare
+
+install(sys.argv[3])
+prepare(load_study_file(sys.argv[1]), sys.argv[2])
+"""
+
+
+def finish_every_queued_trial(study, study_file):
+    """Run what a driver would run: every queued trial, each told a value."""
+    while study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        trial = study.ask()
+        study_file.space.suggest(trial)
+        study.tell(trial, 0.5)
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_recovery_killed_at_each_step_still_runs_every_interrupted_configuration_once(study_file, tmp_path, step):
+    study, _ = prepare(study_file, tmp_path)
+    interrupted = {}
+    for _ in range(2):  # both baselines, left RUNNING by a killed driver
+        trial = study.ask()
+        study_file.space.suggest(trial)
+        interrupted[trial.number] = trial.params
+    script = tmp_path / "prepare_then_die.py"
+    script.write_text(PREPARE_THEN_DIE.format(tests=str(Path(__file__).parent)))
+    killed = subprocess.run([sys.executable, str(script), str(study_file.path), str(tmp_path), step])
+    assert killed.returncode == -signal.SIGKILL  # the recovery died right after its first `step`
+
+    study, _ = prepare(study_file, tmp_path)
+    finish_every_queued_trial(study, study_file)
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert sorted(t.user_attrs["baseline"] for t in complete) == ["fast_silu", "relu"]
+    for number, params in interrupted.items():
+        assert study.trials[number].state == TrialState.FAIL
+        (retry,) = [t for t in study.trials if t.user_attrs.get("retry_of") == number]
+        assert retry.params == params and retry.state == TrialState.COMPLETE
+
+
+def test_a_changed_space_is_refused_before_anything_is_written(study_file, tmp_path):
+    study, _ = prepare(study_file, tmp_path)
+    trial = study.ask()
+    study_file.space.suggest(trial)
+    study.tell(trial, 0.5)
+    journal = tmp_path / "runs" / "resume" / "journal.log"
+    size = journal.stat().st_size
+    (tmp_path / "changed").mkdir()
+    changed = load_yaml_study(
+        tmp_path / "changed",
+        "resume",
+        """\
+        task: {dataset: digits, network: smallcnn, epochs: 2}
+        space:
+          families: {relu: {}, silu: {}, gelu: {}}
+          train: {lr: {choices: [0.01, 0.1]}}
+        baselines: [{family: relu}]
+        """,
+    )
+    with pytest.raises(ConfigError) as raised:
+        prepare(changed, tmp_path)
+    message = str(raised.value)
+    assert "recorded its trials with another search space" in message
+    assert "act.family (recorded choices ['relu', 'silu'], now choices ['relu', 'silu', 'gelu'])" in message
+    assert "train.lr (recorded float range [0.01, 0.3, log], now choices [0.01, 0.1])" in message
+    assert "a new study `name:` (e.g. 'resume-v2')" in message
+    assert journal.stat().st_size == size

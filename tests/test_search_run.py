@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from actsearch.report import study_status
 from actsearch.search import run_study
 from actsearch.study import load_study_file, run_directory
 from actsearch.trainers import DatasetNotFoundError, DivergenceError, TrialOutOfMemoryError, TrialResult
+from kill_points import STEPS
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -80,7 +82,8 @@ def score(lr: float) -> float:
 
 class FakeRunner:
     """Stands in for the trainer: ``score(lr) * epoch / epochs`` per epoch, optionally sleeping per epoch,
-    dying (``os._exit``) on the first trial when ``crash_marker`` does not exist yet, or diverging on a family."""
+    dying (``os._exit``) on the first trial when ``crash_marker`` does not exist yet, diverging on a family, or
+    failing every trial with ``error``."""
 
     def __init__(
         self,
@@ -90,14 +93,18 @@ class FakeRunner:
         oom_marker: str | None = None,
         diverge: str | None = None,
         missing_data: bool = False,
+        error: str | None = None,
     ):
         self.epoch_s = epoch_s
         self.crash_marker = crash_marker
         self.oom_marker = oom_marker
         self.diverge = diverge
         self.missing_data = missing_data
+        self.error = error
 
     def __call__(self, task, config, on_epoch):
+        if self.error:
+            raise RuntimeError(self.error)
         if self.missing_data:
             raise DatasetNotFoundError(f"dataset 'cifar10' not found in {task.data_root}")
         if self.crash_marker and not os.path.exists(self.crash_marker):
@@ -273,6 +280,7 @@ def test_driver_killed_then_resumed_finishes_exactly_the_budget(tmp_path):
     told = {t.number: t.value for t in trials_by_state(before, TrialState.COMPLETE)}
     interrupted = {t.number: t.params for t in trials_by_state(before, TrialState.RUNNING)}
     assert len(told) >= 2 and interrupted
+    (logs / f"{min(told)}.json").unlink()  # as if the driver was killed between the tell and the log
 
     summary = run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=FakeRunner())
     assert sorted(summary.recovered) == sorted(interrupted)
@@ -286,6 +294,9 @@ def test_driver_killed_then_resumed_finishes_exactly_the_budget(tmp_path):
         retries = [t for t in study.trials if t.user_attrs.get("retry_of") == number]
         assert len(retries) == 1 and retries[0].params == params and retries[0].state == TrialState.COMPLETE
     assert len({t.params["train.lr"] for t in complete}) == 6  # no trial ran twice
+    told_trials = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.FAIL)]
+    assert sorted(int(log.stem) for log in logs.glob("*.json")) == [t.number for t in told_trials]
+    assert all(json.loads((logs / f"{n}.json").read_text())["fail_reason"] == "interrupted" for n in interrupted)
     originals = [t for t in study.trials if t.user_attrs.get("baseline") == "relu" and "retry_of" not in t.user_attrs]
     assert len(originals) == 1 and study.user_attrs["baselines_enqueued"] is True
     assert not trials_by_state(study, TrialState.RUNNING) and not trials_by_state(study, TrialState.WAITING)
@@ -307,3 +318,146 @@ def test_unreachable_storage_is_a_config_error(tmp_path):
     study_file = load_study_file(write_study(tmp_path, "nowhere", trials=1, extra=extra))
     with pytest.raises(ConfigError, match="cannot open storage sqlite:///.*missing/folder/runs.db"):
         run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=FakeRunner())
+
+
+KILLED_DRIVER_SCRIPT = """
+import os, sys, time
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from kill_points import install
+from actsearch.search import run_study
+from actsearch.study import load_study_file
+from actsearch.trainers import TrialResult
+
+study_path, runs_dir, step, address, marker = sys.argv[1:]
+
+def crash_first_then_slow(task, config, on_epoch):
+    if not os.path.exists(marker):  # the first trial's worker dies
+        Path(marker).touch()
+        os._exit(1)
+    for epoch in range(1, task.epochs + 1):
+        time.sleep(0.5)
+        on_epoch(epoch, {{"epoch": epoch, "val_accuracy": 0.5, "train_loss": 1.0}})
+    return TrialResult(val_accuracy=0.5, epochs_completed=task.epochs)
+
+install(step)
+run_study(load_study_file(study_path), runs_dir=runs_dir, ray_address=address, progress=False,
+          trial_runner=crash_first_then_slow)
+"""
+
+
+def assert_every_configuration_finished_once(study, interrupted):
+    """Each interrupted trial's chain of retries holds its parameters and exactly one complete trial."""
+    for number in interrupted:
+        chain, successors = [number], [t for t in study.trials if t.user_attrs.get("retry_of") == number]
+        while successors:
+            (successor,) = successors
+            chain.append(successor.number)
+            successors = [t for t in study.trials if t.user_attrs.get("retry_of") == successor.number]
+        finished = [n for n in chain if study.trials[n].state == TrialState.COMPLETE]
+        assert len(finished) == 1, f"trial {number}: its configuration finished {len(finished)} times"
+        assert all(study.trials[n].params == study.trials[number].params for n in chain)
+
+
+@pytest.mark.parametrize("interruption", ["worker_died", "ctrl_c"])
+@pytest.mark.parametrize("step", STEPS)
+def test_driver_killed_at_each_step_of_a_retry_loses_no_configuration(tmp_path, interruption, step):
+    extra = """\
+        baselines: [{family: relu}, {family: silu}]
+    """
+    path = write_study(tmp_path, f"{interruption}_{step}", trials=4, workers=1, extra=extra)
+    study_file = load_study_file(path)
+    script = tmp_path / "driver.py"
+    script.write_text(KILLED_DRIVER_SCRIPT.format(tests=str(Path(__file__).parent)))
+    marker = tmp_path / ("crashed" if interruption == "worker_died" else "no_crash")
+    if interruption == "ctrl_c":
+        marker.touch()
+    address = ray.get_runtime_context().gcs_address
+    driver = subprocess.Popen([sys.executable, str(script), str(path), str(tmp_path), step, address, str(marker)])
+    try:
+        if interruption == "ctrl_c":
+            wait_for_a_running_trial(study_file, tmp_path, driver)
+            driver.send_signal(signal.SIGINT)
+        assert driver.wait(timeout=120) == -signal.SIGKILL  # killed by itself, right after its `step`
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    before = load(study_file, tmp_path)
+    interrupted = [t.number for t in before.trials if t.state in (TrialState.FAIL, TrialState.RUNNING)]
+    assert interrupted
+
+    run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=FakeRunner())
+    study = load(study_file, tmp_path)
+    assert sorted(t.user_attrs["baseline"] for t in trials_by_state(study, TrialState.COMPLETE)
+                  if "baseline" in t.user_attrs) == ["relu", "silu"]
+    assert_every_configuration_finished_once(study, interrupted)
+    assert len(trials_by_state(study, TrialState.COMPLETE)) == 4
+    assert not trials_by_state(study, TrialState.RUNNING) and not trials_by_state(study, TrialState.WAITING)
+
+
+def wait_for_a_running_trial(study_file, runs_dir: Path, driver: subprocess.Popen) -> None:
+    journal = run_directory(study_file.name, runs_dir) / "journal.log"
+    deadline = time.monotonic() + 60
+    while True:
+        assert driver.poll() is None, "the driver ended before it could be interrupted"
+        assert time.monotonic() < deadline, "the driver started no trial in time"
+        if journal.exists():
+            try:
+                if trials_by_state(load(study_file, runs_dir), TrialState.RUNNING):
+                    time.sleep(0.3)  # the trial reached its worker
+                    return
+            except KeyError:  # the study is not created yet
+                pass
+        time.sleep(0.1)
+
+
+def test_first_trials_failing_alike_stop_the_run_and_keep_the_baselines_queued(tmp_path):
+    extra = """\
+        baselines: [{family: relu}, {family: silu}]
+    """
+    study_file = load_study_file(write_study(tmp_path, "broken", trials=15, workers=1, extra=extra))
+    no_cuda = "Found no NVIDIA driver on your system"
+    with pytest.raises(ConfigError, match=f"the first 3 trials all failed the same way, whatever their configuration: "
+                                          f"error: RuntimeError: {no_cuda}; fix the study file"):
+        run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=FakeRunner(error=no_cuda))
+    study = load(study_file, tmp_path)
+    assert len(trials_by_state(study, TrialState.FAIL)) == 3
+    waiting = trials_by_state(study, TrialState.WAITING)
+    assert sorted(t.user_attrs["retry_of"] for t in waiting) == [0, 1, 2]
+    assert sorted(t.user_attrs.get("baseline", "") for t in waiting) == ["", "relu", "silu"]
+
+    summary = run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=FakeRunner())  # fixed
+    study = load(study_file, tmp_path)
+    complete = trials_by_state(study, TrialState.COMPLETE)
+    assert summary.finished == len(complete) == 15
+    assert sorted(t.user_attrs["baseline"] for t in complete if "baseline" in t.user_attrs) == ["relu", "silu"]
+
+
+def test_diverging_first_trials_do_not_stop_the_run(tmp_path):
+    extra = """\
+        baselines:
+          - {family: silu}
+          - {name: silu2, family: silu, train: {lr: 0.02}}
+          - {name: silu3, family: silu, train: {lr: 0.05}}
+    """
+    study_file = load_study_file(write_study(tmp_path, "diverging", trials=4, workers=1, extra=extra))
+    summary = run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=FakeRunner(diverge="silu"))
+    assert summary.finished == 4 and summary.failed >= 3
+
+
+@pytest.mark.parametrize("task, placement, message", [
+    ("device: cuda", "global", "task.device: 'cuda' but the Ray cluster has no GPU"),
+    ("device: cpu", "{patterns: [nothing_here]}",
+     "space.placement: pattern 'nothing_here' matches no activation module of network 'smallcnn'"),
+    ("dataset: imagefolder, data_root: /nonexistent", "global", "task.dataset: "),
+])
+def test_mistakes_every_worker_would_make_stop_the_run_before_anything_is_written(tmp_path, task, placement, message):
+    path = tmp_path / "mistaken.yaml"
+    path.write_text(
+        f"name: mistaken\ntask: {{network: smallcnn, {task}}}\n"
+        f"space: {{families: [relu, silu], placement: {placement}}}\nbaselines: [relu]\n"
+        "execution: {workers: 1, gpus_per_trial: 0}\n"
+    )
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        run_study(load_study_file(path), runs_dir=tmp_path, progress=False, trial_runner=FakeRunner())
+    assert not (tmp_path / "runs").exists()

@@ -1,16 +1,26 @@
-"""Storage opening and its errors, the driver lock, torn journal tails, worker slot sizing, objective values."""
+"""Storage opening and its errors, the driver lock, torn journal tails and stale Optuna locks, worker slot sizing,
+resource checks, objective values."""
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 
 import optuna
 import pytest
 
 from actsearch.errors import ConfigError
-from actsearch.search import plan_slots
-from actsearch.study import DriverLock, MissingObjectiveError, objective_values, open_storage, run_directory
+from actsearch.search import plan_slots, run_study
+from actsearch.study import (
+    DriverLock,
+    MissingObjectiveError,
+    load_study_file,
+    objective_values,
+    open_storage,
+    run_directory,
+)
+from actsearch.study.preflight import check_resources
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -69,6 +79,20 @@ def test_only_the_driver_repairs_a_torn_last_journal_line(tmp_path):
     assert [t.value for t in optuna.load_study(study_name="torn", storage=storage).trials] == [1.0, 2.0]
 
 
+def test_only_the_driver_removes_the_optuna_lock_a_killed_driver_left(tmp_path):
+    storage, where = open_storage(None, "stale", runs_dir=tmp_path)
+    study = optuna.create_study(storage=storage, study_name="stale")
+    lock = tmp_path / "runs" / "stale" / "journal.log.lock"
+    os.symlink(where, lock)  # Optuna's symlink lock, as a driver killed during a journal write leaves it
+    open_storage(None, "stale", runs_dir=tmp_path, create=False)
+    assert lock.is_symlink()  # a reader leaves it: it may be a live driver's
+    storage, _ = open_storage(None, "stale", runs_dir=tmp_path, repair=True)
+    assert not lock.is_symlink() and not lock.exists()
+    study = optuna.load_study(study_name="stale", storage=storage)
+    study.tell(study.ask(), 1.0)  # without waiting for Optuna to release the lock by force
+    assert [t.value for t in study.trials] == [1.0]
+
+
 def test_driver_lock_admits_one_driver_per_study(tmp_path):
     run_dir = run_directory("locked", tmp_path)
     with DriverLock(run_dir):
@@ -103,3 +127,30 @@ def test_objective_values_follow_the_study_order():
     assert objective_values(["latency", "val_accuracy", "throughput"], result) == [0.5, 0.9, 2000.0]
     with pytest.raises(MissingObjectiveError, match="'corrupted_accuracy' has no value"):
         objective_values(["corrupted_accuracy"], {**result, "corrupted_accuracy": None})
+
+
+def test_the_device_is_checked_against_the_clusters_gpus():
+    with pytest.raises(ConfigError, match="task.device: 'cuda' but the Ray cluster has no GPU; allowed here: 'auto'"):
+        check_resources("cuda", gpus_per_trial=0, cluster_gpus=0, largest_node_gpus=0)
+    with pytest.raises(ConfigError, match="task.device: 'cuda:1' but execution.gpus_per_trial is 0"):
+        check_resources("cuda:1", gpus_per_trial=0, cluster_gpus=4, largest_node_gpus=4)
+    assert check_resources("cuda", gpus_per_trial=0.5, cluster_gpus=2, largest_node_gpus=1) == []
+    assert check_resources("auto", gpus_per_trial=2, cluster_gpus=4, largest_node_gpus=1) == [
+        "execution.gpus_per_trial = 2 but the largest node of the Ray cluster has 1 GPUs: no worker can be placed; "
+        "allowed: at most 1"
+    ]
+
+
+def test_an_unreachable_ray_address_creates_nothing(tmp_path):
+    path = tmp_path / "faraway.yaml"
+    path.write_text(
+        "name: faraway\ntask: {dataset: digits, network: smallcnn}\nspace: {families: [relu, silu]}\n"
+        "baselines: [relu]\nexecution: {gpus_per_trial: 0}\n"
+    )
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # a port nothing listens on
+    address = f"127.0.0.1:{closed.getsockname()[1]}"
+    with pytest.raises(ConfigError, match=f"cannot reach the Ray cluster at '{address}'"):
+        run_study(load_study_file(path), ray_address=address, runs_dir=tmp_path, progress=False)
+    closed.close()
+    assert not (tmp_path / "runs").exists()

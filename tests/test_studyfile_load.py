@@ -187,3 +187,25 @@ def test_the_example_in_the_studies_readme_validates(tmp_path):
     example = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
     study = load_study_file(write(tmp_path, example))
     assert study.name == "my-study" and [b.name for b in study.baselines] == ["layeract"]
+
+
+def test_validate_refuses_a_placement_pattern_that_matches_no_module(tmp_path):
+    placement = "\n  placement: {patterns: ['nothing_here.*', stage2]}"
+    text = MINIMAL.replace("families: [relu, silu]", "families: [relu, silu]" + placement)
+    path = write(tmp_path, text + "task: {network: smallcnn}\n")
+    code, text = validate_command(path)
+    assert code == 2
+    assert text == (
+        f"{path}: space.placement: pattern 'nothing_here.*' matches no activation module of network 'smallcnn', so "
+        "it changes nothing; allowed: a module name, a prefix or a glob of the network's activation modules "
+        "(stem.act, stage1.0.act, stage2.0.act, stage3.0.act)\n1 error; nothing was run or written"
+    )
+
+
+def test_a_huge_trial_count_is_read_and_validates_with_a_warning(tmp_path):
+    path = write(tmp_path, MINIMAL + "budget: {trials: 1e12}\ntask: {network: smallcnn}\n")
+    assert load_study_file(path).budget.trials == 10**12
+    code, text = validate_command(path)
+    assert code == 0
+    assert text.splitlines()[-1] == ("warning: budget.trials = 1,000,000,000,000 will not finish in any lifetime; the "
+                                     "run goes on until stopped (Ctrl-C, budget.timeout); did you mean fewer?")

@@ -32,13 +32,13 @@ from actsearch.activations.apalu import APALU, apalu
 from actsearch.activations.anact import ANAct
 from actsearch.activations.apply import PerCallSite, apply_activations
 from actsearch.activations.param_groups import parameter_groups
-from actsearch.activations import _native
+from actsearch.activations.kernels import c_library
 
 
 def cpu_kernels_available() -> bool:
     """Build the C kernels of LayerAct, ANAct and APALU if needed (once per machine, cached) and load them;
     False where they cannot be, with a warning saying why (the PyTorch implementations then run)."""
-    return _native.library() is not None
+    return c_library.library() is not None
 
 
 __all__ = [

@@ -18,11 +18,11 @@ any registered family works as a base (for a non-elementwise base such as layera
 the Jacobian, whose off-diagonal part is O(1/M); inference mode, which turns autograd off, then skips the
 update). With a parameter-free base that has ``input_gradient``, the rescaling is fused into the base's
 output and gradient (custom autograd function); other bases go through autograd and one extra rescaling
-pass. For float32 CPU inputs and the bases relu, leaky_relu, silu, hardsilu, gelu (both forms) and apalu (per
-layer or per channel, its ``a`` and ``b`` getting their gradients), C kernels
-(:mod:`actsearch.activations._native`) compute the statistics in one pass over the sample and the output and
-gradients in one pass each. On CUDA, the same bases but apalu run Triton kernels
-(:mod:`actsearch.activations._native.gpu`) for the output and gradients, one pass each way.
+pass. For the bases relu, leaky_relu, silu, hardsilu, gelu (both forms) and apalu (per layer or per channel, its
+``a`` and ``b`` getting their gradients), fused kernels run where :func:`actsearch.activations.kernels.backend_for`
+gives them: on the CPU (float32) C kernels compute the statistics in one pass over the sample and the output and
+gradients in one pass each; on CUDA (float32, float16, bfloat16), for the same bases but apalu, Triton kernels
+compute the output and gradients, one pass each way, after the statistics in PyTorch.
 
 Switchable open points: ``per_channel`` (statistics, mu and beta per channel, dimension 1, instead of per
 layer), ``subtract_mean``, ``learnable`` (the ``0.3 tanh(beta)`` term, beta initialised at 0) and
@@ -41,7 +41,6 @@ Example::
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -51,8 +50,8 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 from torch.nn.parameter import is_lazy
 
-from actsearch.activations import _channels, _native
-from actsearch.activations._native import gpu
+from actsearch.activations import _channels, kernels
+from actsearch.activations.kernels import selfcheck
 from actsearch.activations._checks import check_bool, check_channels, check_number
 from actsearch.activations.apalu import APALU
 from actsearch.activations.classic import GELU, HardSiLU, LeakyReLU, ReLU, SiLU
@@ -69,7 +68,7 @@ __all__ = ["ANAct"]
 _GAIN_FLOOR = 1e-4  # keeps lambda finite for a dead layer (rho' = 0) or a constant input
 _VARIANCE_FLOOR = 1e-12
 _RUNNING_BUFFERS = ("running_forward_gain", "running_backward_gain", "running_mean", "num_batches_tracked")
-_APALU_KIND = _native.ANACT_KINDS["apalu"]
+_APALU_KIND = kernels.ANACT_KINDS["apalu"]
 
 
 def _channel_dims(x: torch.Tensor) -> tuple[int, ...]:
@@ -139,69 +138,38 @@ class _FusedANAct(torch.autograd.Function):
         return grad_x, grad_scale, None, None
 
 
-class _NativeANAct(torch.autograd.Function):
-    """``scale * (base(x) - mean)`` through the C kernels, with the coefficients of
-    :func:`actsearch.activations._native.anact_prepare` (computed from ``beta`` and, for APALU, its ``a`` and
-    ``b``, which get their gradients; None for other bases). ``per_channel`` is the kernels' layout: the
-    gradients come per channel of it, and a single-element ``beta``, ``a`` or ``b`` takes their sum."""
+class _ANActKernels(torch.autograd.Function):
+    """``scale * (base(x) - mean)`` through a backend's kernels (:mod:`actsearch.activations.kernels`), with the
+    coefficients of its ``anact_prepare`` (computed from ``beta`` and, for APALU, its ``a`` and ``b``, which get
+    their gradients; None for other bases). ``per_channel`` is the kernels' layout: the gradients come per channel
+    of it, and a single-element ``beta``, ``a`` or ``b`` takes their sum. Should a CUDA kernel fail in backward,
+    backward differentiates the PyTorch formula with ``base`` instead."""
 
     @staticmethod
-    def forward(ctx, x, beta, a, b, coefficients, kind: int, parameter: float, per_channel: bool):
-        ctx.kind, ctx.parameter, ctx.per_channel = kind, parameter, per_channel
+    def forward(ctx, x, beta, a, b, coefficients, backend, kind: int, parameter: float, per_channel: bool, base):
+        ctx.backend, ctx.kind, ctx.parameter, ctx.per_channel, ctx.base = backend, kind, parameter, per_channel, base
         ctx.shapes = [None if t is None else t.shape for t in (beta, a, b)]
         ctx.save_for_backward(x, coefficients)
-        return _native.anact_forward(kind, parameter, x, coefficients, per_channel)
+        return backend.anact_forward(kind, parameter, x, coefficients, per_channel)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
         x, coefficients = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        grad_x, *per_channel = _native.anact_backward(
-            ctx.kind, ctx.parameter, x, grad, coefficients, ctx.per_channel, needs[0], needs[1], needs[2] or needs[3]
-        )
+        try:
+            grad_x, *per_channel = ctx.backend.anact_backward(ctx.kind, ctx.parameter, x, grad, coefficients,
+                                                              ctx.per_channel, needs[0], needs[1], needs[2] or needs[3])
+        except kernels.KernelUnavailable:  # warned once: differentiate the PyTorch formula (no apalu base here)
+            base, scale, mean = ctx.base, coefficients[0], coefficients[2]
+            grad_x, grad_scale = kernels.recomputed_gradients(lambda leaf, factor: _scaled(base, leaf, factor, mean),
+                                                              (x, scale), needs[:2], grad)
+            per_channel = [None if grad_scale is None else grad_scale * coefficients[3], None, None]
         parameters = [
             (value if value.numel() == shape.numel() else value.sum(0, keepdim=True)).reshape(shape) if wanted else None
             for value, shape, wanted in zip(per_channel, ctx.shapes, needs[1:4])
         ]
-        return grad_x, *parameters, None, None, None, None
-
-
-class _GpuANAct(torch.autograd.Function):
-    """``scale * (base(x) - mean)`` through the Triton kernels (:mod:`actsearch.activations._native.gpu`) for a
-    parameter-free base the kernels implement; ``scale`` and ``mean`` have one value per layer or per channel.
-    Saves ``x`` only (and the small ``scale``, ``mean``); backward gives ``scale`` its gradient from the kernel's
-    per-channel sums of ``grad * f(x)`` and ``grad`` (should its kernel fail, it differentiates the PyTorch
-    formula with ``base`` instead)."""
-
-    @staticmethod
-    def forward(ctx, x, scale, mean, kind: int, parameter: float, per_channel: bool, base: nn.Module):
-        scale32 = scale.detach().float().contiguous()
-        mean = None if mean is None else mean.detach().float().clone()  # the buffer moves on at the next batch
-        shift = scale32 * mean if mean is not None else torch.zeros_like(scale32)
-        ctx.kind, ctx.parameter, ctx.per_channel, ctx.scale_dtype = kind, parameter, per_channel, scale.dtype
-        ctx.base = base
-        ctx.save_for_backward(x, scale32, mean)
-        return gpu.anact_forward(x, kind, parameter, scale32, shift, per_channel)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad):
-        x, scale, mean = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        try:
-            grad_x, sums = gpu.anact_backward(x, grad, ctx.kind, ctx.parameter, scale, ctx.per_channel, needs[0],
-                                              needs[1])
-        except gpu.KernelUnavailable:  # warned once: differentiate the PyTorch formula
-            grad_x, grad_scale = gpu.recomputed_gradients(functools.partial(_scaled, ctx.base, mean=mean), (x, scale),
-                                                          needs[:2], grad)
-        else:
-            grad_scale = None
-            if needs[1]:
-                grad_scale = sums[0] - mean * sums[1] if mean is not None else sums[0]
-        if grad_scale is not None:
-            grad_scale = grad_scale.to(ctx.scale_dtype).reshape(scale.shape)
-        return grad_x, grad_scale, None, None, None, None, None
+        return grad_x, *parameters, None, None, None, None, None, None
 
 
 def _scaled(base: nn.Module, x: torch.Tensor, scale: torch.Tensor, mean: torch.Tensor | None) -> torch.Tensor:
@@ -212,13 +180,14 @@ def _scaled(base: nn.Module, x: torch.Tensor, scale: torch.Tensor, mean: torch.T
     return _ScaleShift.apply(activated, _channels.broadcast(scale, x).to(activated.dtype), mean)
 
 
-def _native_base(base: nn.Module) -> tuple[int, float] | None:
-    """``(kind, parameter)`` of a base the C kernels implement, else None."""
+def _kernel_base(base: nn.Module) -> tuple[int, float] | None:
+    """``(kind, parameter)`` of a base the kernels implement (:data:`actsearch.activations.kernels.ANACT_KINDS`),
+    else None."""
     kinds = {ReLU: "relu", LeakyReLU: "leaky_relu", SiLU: "silu", HardSiLU: "hardsilu", APALU: "apalu"}
     if type(base) in kinds:
-        return _native.ANACT_KINDS[kinds[type(base)]], float(getattr(base, "negative_slope", 0.0))
+        return kernels.ANACT_KINDS[kinds[type(base)]], float(getattr(base, "negative_slope", 0.0))
     if type(base) is GELU:
-        return _native.ANACT_KINDS["gelu" if base.approximate == "none" else "gelu_tanh"], 0.0
+        return kernels.ANACT_KINDS["gelu" if base.approximate == "none" else "gelu_tanh"], 0.0
     return None
 
 
@@ -259,7 +228,7 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
         # else from autograd, which inference mode turns off
         self._analytic_slope = callable(getattr(self.base, "input_gradient", None))
         self._fused = self._analytic_slope and not list(self.base.parameters())
-        self._native_base = _native_base(self.base)
+        self._kernel_base = _kernel_base(self.base)
 
         lazy = _channels.needs_lazy_channels(self.per_channel, self.num_channels)
         count = _channels.parameter_count(self.per_channel, self.num_channels)
@@ -310,27 +279,28 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
 
     # The two methods below run on every call of a layer on the CPU: they read the buffers and parameters from
     # their dictionaries, since nn.Module's attribute lookup would cost more than the kernels on small tensors.
-    def _runs_native(self, x: torch.Tensor) -> bool:
-        if self._native_base is None or torch.compiler.is_compiling() or x.dim() < 1 or x.numel() == 0:
+    def _kernels_take(self, backend, x: torch.Tensor) -> bool:
+        if self._kernel_base is None or self._kernel_base[0] not in backend.ANACT_KINDS:
             return False
         running_mean = self._buffers["running_mean"]  # lazy (uninitialized) together with the other buffers and beta
-        if is_lazy(running_mean) or running_mean.dtype != torch.float32:
+        if x.dim() < 1 or x.numel() == 0 or is_lazy(running_mean):
+            return False
+        if running_mean.dtype not in backend.PARAMETER_DTYPES:
             return False
         if self.per_channel and (x.dim() < 2 or x.shape[1] != running_mean.numel()):
             return False  # the PyTorch path raises the error
-        if self._native_base[0] == _APALU_KIND:  # its check covers ours, and its parameters not yet created
-            return self._modules["base"]._runs_native(x)
-        return _native.usable(x, channels_last_ok=True)
+        if self._kernel_base[0] == _APALU_KIND:  # its check covers ours, and its parameters not yet created
+            return self._modules["base"]._kernels_take(backend, x)
+        return backend.accepts(x, channels_last_ok=True)
 
-    def _runs_on_gpu(self, x: torch.Tensor) -> bool:
-        if not self._fused or self._native_base is None or not gpu.usable(x):
-            return False
-        return not self.per_channel or x.shape[1] == self.running_mean.numel()  # else the PyTorch path raises
-
-    def _native_forward(self, x: torch.Tensor) -> torch.Tensor:
-        kind, parameter = self._native_base
+    def _kernel_forward(self, backend, x: torch.Tensor) -> torch.Tensor:
+        kind, parameter = self._kernel_base
         updates = self.training and (self._analytic_slope or not torch.is_inference_mode_enabled())
-        sample_size = self._sample_size(x) if updates else None
+        sample_size = None
+        if updates and backend.ANACT_STATISTICS:  # taken by the kernels, in the same pass as the coefficients
+            sample_size = self._sample_size(x)
+        elif updates:
+            self._update_statistics(x)
         buffers = self._buffers
         running = tuple(buffers[name] for name in _RUNNING_BUFFERS)
         beta = self._parameters["beta"]
@@ -340,12 +310,33 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
             a, b = self.base.a, self.base.b
             channels = x.shape[1] if per_channel else 1
             apalu = tuple(t.detach().expand(channels).contiguous() for t in (a, b))
-        coefficients = _native.anact_prepare(
+        coefficients = backend.anact_prepare(
             kind, parameter, x, per_channel, sample_size, running, self.momentum, _VARIANCE_FLOOR,
             None if beta is None else beta.detach(), self.subtract_mean, _GAIN_FLOOR, apalu,
             pooled=per_channel and not self.per_channel,
         )
-        return _NativeANAct.apply(x, beta, a, b, coefficients, kind, parameter, per_channel)
+        arguments = (beta, a, b, coefficients, backend, kind, parameter, per_channel, self._modules["base"])
+        if backend.trusted(("anact", x.dtype, kind, per_channel), lambda: self._check_kernels(x, arguments)):
+            try:
+                return _ANActKernels.apply(x, *arguments)
+            except kernels.KernelUnavailable:
+                pass  # warned once; the PyTorch path from now on (the statistics are already updated)
+        return self._pytorch_output(x)
+
+    def _check_kernels(self, like: torch.Tensor, arguments: tuple) -> str | None:
+        """How the kernels differ from the PyTorch formula on a small input like ``like``, or None (CUDA's bases,
+        without apalu: ``a`` and ``b`` are None)."""
+        beta, mean = arguments[0], self.running_mean if self.subtract_mean else None
+        inputs = (selfcheck.test_input(like),) if beta is None else (selfcheck.test_input(like), beta)
+        with torch.inference_mode(False):  # the kernels' autograd node saves them, which an inference tensor forbids
+            arguments = (*arguments[:3], arguments[3].clone(), *arguments[4:])
+
+        def reference(x, learned=None):
+            scale = self.gain_scale if learned is None else self.gain_scale + 0.3 * torch.tanh(learned)
+            return _scaled(self.base, x, scale, mean)
+
+        return selfcheck.mismatch(lambda x, learned=None: _ANActKernels.apply(x, learned, *arguments[1:]), reference,
+                                  inputs)
 
     @torch.no_grad()
     def _update_statistics(self, x: torch.Tensor) -> None:
@@ -386,16 +377,14 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
         return variance, batch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._runs_native(x):
-            return self._native_forward(x)
+        backend = kernels.backend_for(x)
+        if backend is not None and self._kernels_take(backend, x):
+            return self._kernel_forward(backend, x)
         if self.training:
             self._update_statistics(x)
-        if self._runs_on_gpu(x):
-            mean = self.running_mean if self.subtract_mean else None
-            try:
-                return _GpuANAct.apply(x, self.scale, mean, *self._native_base, self.per_channel, self.base)
-            except gpu.KernelUnavailable:
-                pass  # warned once; the PyTorch path from now on
+        return self._pytorch_output(x)
+
+    def _pytorch_output(self, x: torch.Tensor) -> torch.Tensor:
         if self._fused:
             scale = _channels.broadcast(self.scale, x).to(x.dtype)
             mean = _channels.broadcast(self.running_mean, x).to(x.dtype) if self.subtract_mean else None

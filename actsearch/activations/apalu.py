@@ -8,9 +8,9 @@
 Continuous at 0, slope ``1.5 a`` from the right and ``b`` from the left. The paper gives neither the initial
 values nor how ``a`` and ``b`` stay positive; the reading adopted here: ``a = softplus(a_raw)`` and
 ``b = softplus(b_raw)`` with the raw parameters initialised so that a = b = 1, one pair per layer or one per
-channel (dimension 1). :func:`parameter_groups` keeps them out of weight decay. Float32 CPU inputs run the C
-kernels of :mod:`actsearch.activations._native` (one pass each way), CUDA inputs (float32, float16, bfloat16)
-Triton kernels (:mod:`actsearch.activations._native.gpu`); others the PyTorch function below.
+channel (dimension 1). :func:`parameter_groups` keeps them out of weight decay. Where
+:func:`actsearch.activations.kernels.backend_for` gives fused kernels (float32 on the CPU; float32, float16 and
+bfloat16 on CUDA) they run, one pass each way; elsewhere the PyTorch function below.
 
 Example::
 
@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from actsearch.activations import _channels, _native
-from actsearch.activations._native import gpu
+from actsearch.activations import _channels, kernels
+from actsearch.activations.kernels import selfcheck
 from actsearch.activations._checks import check_bool, check_channels
 from actsearch.activations.registry import register_activation
 
@@ -85,36 +85,16 @@ class _APALUFunction(torch.autograd.Function):
         return grad_x, grad_a, grad_b
 
 
-class _NativeAPALU(torch.autograd.Function):
-    """APALU through the C kernels, ``a`` and ``b`` of shape (1,) or (C,) (per channel, dimension 1)."""
-
-    @staticmethod
-    def forward(ctx, x, a, b, per_channel: bool):
-        ctx.per_channel = per_channel
-        ctx.save_for_backward(x, a, b)
-        return _native.apalu_forward(x, a, b, per_channel)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad):
-        x, a, b = ctx.saved_tensors
-        parameters = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
-        grad_x, grad_a, grad_b = _native.apalu_backward(x, grad, a, b, ctx.per_channel, ctx.needs_input_grad[0],
-                                                        parameters)
-        return grad_x, grad_a, grad_b, None
-
-
-class _GpuAPALU(torch.autograd.Function):
-    """APALU through the Triton kernels (:mod:`actsearch.activations._native.gpu`), ``a`` and ``b`` of shape (1,)
-    or (C,) (per channel, dimension 1); should the backward kernel fail, backward differentiates the PyTorch
+class _APALUKernels(torch.autograd.Function):
+    """APALU through a backend's kernels (:mod:`actsearch.activations.kernels`), ``a`` and ``b`` of shape (1,) or
+    (C,) (per channel, dimension 1); should a CUDA kernel fail in backward, backward differentiates the PyTorch
     implementation instead."""
 
     @staticmethod
-    def forward(ctx, x, a, b, per_channel: bool):
-        a32, b32 = a.detach().float().contiguous(), b.detach().float().contiguous()
-        ctx.per_channel, ctx.dtypes = per_channel, (a.dtype, b.dtype)
-        ctx.save_for_backward(x, a32, b32)
-        return gpu.apalu_forward(x, a32, b32, per_channel)
+    def forward(ctx, x, a, b, backend, per_channel: bool):
+        ctx.backend, ctx.per_channel = backend, per_channel
+        ctx.save_for_backward(x, a, b)
+        return backend.apalu_forward(x, a, b, per_channel)
 
     @staticmethod
     @once_differentiable
@@ -123,12 +103,12 @@ class _GpuAPALU(torch.autograd.Function):
         needs = ctx.needs_input_grad[:3]
         parameters = needs[1] or needs[2]
         try:
-            grad_x, grad_a, grad_b = gpu.apalu_backward(x, grad, a, b, ctx.per_channel, needs[0], parameters)
-        except gpu.KernelUnavailable:  # warned once: differentiate the PyTorch implementation
-            grad_x, grad_a, grad_b = gpu.recomputed_gradients(_apalu_per_layer_or_channel, (x, a, b), needs, grad)
-        if parameters:
-            grad_a, grad_b = grad_a.to(ctx.dtypes[0]), grad_b.to(ctx.dtypes[1])
-        return grad_x, grad_a, grad_b, None
+            grad_x, grad_a, grad_b = ctx.backend.apalu_backward(x, grad, a, b, ctx.per_channel, needs[0], parameters)
+        except kernels.KernelUnavailable:  # warned once: differentiate the PyTorch implementation
+            grad_x, grad_a, grad_b = kernels.recomputed_gradients(_apalu_per_layer_or_channel, (x, a, b), needs, grad)
+        if parameters and grad_a.dtype != a.dtype:  # the CUDA kernels sum in float32
+            grad_a, grad_b = grad_a.to(a.dtype), grad_b.to(b.dtype)
+        return grad_x, grad_a, grad_b, None, None
 
 
 def apalu(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -172,13 +152,14 @@ class APALU(nn.modules.lazy.LazyModuleMixin, nn.Module):
         return F.softplus(self.b_raw)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._runs_native(x):
-            return _NativeAPALU.apply(x, self.a, self.b, self.per_channel)
-        if self._runs_on_gpu(x):
-            try:
-                return _GpuAPALU.apply(x, self.a, self.b, self.per_channel)
-            except gpu.KernelUnavailable:
-                pass  # warned once; the PyTorch path from now on
+        backend = kernels.backend_for(x)
+        if backend is not None and self._kernels_take(backend, x):
+            a, b = self.a, self.b
+            if backend.trusted(("apalu", x.dtype, self.per_channel), lambda: self._check_kernels(backend, x, a, b)):
+                try:
+                    return _APALUKernels.apply(x, a, b, backend, self.per_channel)
+                except kernels.KernelUnavailable:
+                    pass  # warned once; the PyTorch path from now on
         return _apalu_per_layer_or_channel(x, self.a, self.b)
 
     def input_gradient(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -189,19 +170,21 @@ class APALU(nn.modules.lazy.LazyModuleMixin, nn.Module):
             negative = x.clamp(max=0).exp_().mul_(grad).mul_(b)
             return torch.where(x >= 0, positive, negative)
 
-    def _runs_on_gpu(self, x: torch.Tensor) -> bool:
-        if not gpu.usable(x) or self.has_uninitialized_params():
-            return False
-        return not self.per_channel or x.shape[1] == self.a_raw.numel()  # else the PyTorch path raises
+    def _check_kernels(self, backend, like: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> str | None:
+        """How ``backend``'s kernels differ from the PyTorch implementation on a small input like ``like``, or None."""
+        per_channel = self.per_channel
+        return selfcheck.mismatch(lambda *inputs: _APALUKernels.apply(*inputs, backend, per_channel),
+                                  _apalu_per_layer_or_channel, (selfcheck.test_input(like), a, b))
 
-    def _runs_native(self, x: torch.Tensor) -> bool:
-        if torch.compiler.is_compiling() or x.dim() < 1 or x.numel() == 0 or self.has_uninitialized_params():
+    def _kernels_take(self, backend, x: torch.Tensor) -> bool:
+        """Whether ``backend``'s kernels can compute this layer for ``x`` (ANAct asks too, for its base)."""
+        if x.dim() < 1 or x.numel() == 0 or self.has_uninitialized_params():
             return False
-        if self.a_raw.dtype != torch.float32:
+        if self.a_raw.dtype not in backend.PARAMETER_DTYPES:
             return False
         if self.per_channel and (x.dim() < 2 or x.shape[1] != self.a_raw.numel()):
             return False  # the PyTorch path raises the error
-        return _native.usable(x, channels_last_ok=True)
+        return backend.accepts(x, channels_last_ok=True)
 
     def extra_repr(self) -> str:
         return f"per_channel={self.per_channel}, num_channels={self.num_channels}"

@@ -1,9 +1,11 @@
 """Swap the activation modules of an arbitrary model in place.
 
 ``apply_activations(model, spec_or_plan)`` replaces every ``nn.ReLU``, ``ReLU6``, ``LeakyReLU``, ``PReLU``,
-``ELU``, ``SELU``, ``SiLU``, ``Hardswish``, ``GELU``, ``Mish`` and module of a registered family whose
-qualified name (as in ``model.named_modules()``) gets a spec from the plan. Gates such as ``nn.Sigmoid`` and
-``nn.Hardsigmoid`` are left alone.
+``ELU``, ``SELU``, ``SiLU``, ``Hardswish``, ``GELU``, ``Mish``, module of a registered family, and module of
+the given ``extra_types`` (e.g. timm's own ``GELU`` class) whose qualified name (as in ``model.named_modules()``)
+gets a spec from the plan. Gates such as ``nn.Sigmoid`` and ``nn.Hardsigmoid`` are left alone, and so are
+functional calls (``F.relu``). A placement that changes nothing, or a rule whose pattern names no activation
+module, is most likely a mistake: it warns.
 
 One module can be called at several places of its caller's forward (torchvision's ``BasicBlock`` calls
 ``self.relu`` twice). Each caller is traced once with ``torch.fx``, every submodule a leaf, to count those
@@ -28,6 +30,9 @@ Example::
     plan = PlacementPlan.parse({"default": {"family": "relu"},
                                 "rules": [{"pattern": "layer4", "spec": "la_silu"}]})
     apply_activations(model, plan)
+
+    tanh_mlp = nn.Sequential(nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 2))
+    apply_activations(tanh_mlp, "la_silu", extra_types=(nn.Tanh,))  # or timm's GELU: (timm.layers.GELU,)
 """
 
 from __future__ import annotations
@@ -97,7 +102,7 @@ def _has_own_forward(module: nn.Module) -> bool:
     return type(module).forward is not nn.Module.forward
 
 
-def _find_targets(model: nn.Module) -> list[_Target]:
+def _find_targets(model: nn.Module, extra_types: tuple[type, ...]) -> list[_Target]:
     targets = []
 
     def walk(module: nn.Module, prefix: str, caller_name: str, caller: nn.Module) -> None:
@@ -105,7 +110,7 @@ def _find_targets(model: nn.Module) -> list[_Target]:
             caller_name, caller = prefix, module
         for attribute, child in module.named_children():
             name = f"{prefix}.{attribute}" if prefix else attribute
-            if isinstance(child, PerCallSite) or is_activation_module(child):
+            if isinstance(child, (PerCallSite, *extra_types)) or is_activation_module(child):
                 targets.append(_Target(name, module, attribute, child, caller_name, caller))
             else:
                 walk(child, name, caller_name, caller)
@@ -215,20 +220,31 @@ def _replace(target: _Target, spec: ActivationSpec, inputs: list, channels: list
 
 
 def apply_activations(
-    model: nn.Module, spec_or_plan: PlacementPlan | ActivationSpec | str | Mapping[str, Any]
+    model: nn.Module,
+    spec_or_plan: PlacementPlan | ActivationSpec | str | Mapping[str, Any],
+    *,
+    extra_types: tuple[type[nn.Module], ...] = (),
 ) -> int:
     """Replace the model's activation modules in place as the plan says; returns the number of call sites changed.
 
     ``spec_or_plan`` is anything :meth:`PlacementPlan.parse` accepts: a plan, a spec, a family or alias name,
-    or a mapping of a plan or a spec. A module whose name gets no spec from the plan is left as it is; one
-    that its caller never calls is replaced too but counts no call site.
+    or a mapping of a plan or a spec. ``extra_types`` are further module classes to treat as activations
+    (a library's own ``GELU``, ``nn.Tanh``). A module whose name gets no spec from the plan is left as it is;
+    one that its caller never calls is replaced too but counts no call site. Warns when no module was
+    replaced, and for each rule whose pattern names no activation module.
     """
     plan = PlacementPlan.parse(spec_or_plan)
-    if is_activation_module(model) or isinstance(model, PerCallSite):
+    extra_types = tuple(extra_types)
+    if not all(isinstance(kind, type) and issubclass(kind, nn.Module) for kind in extra_types):
+        raise ActivationSpecError(
+            f"apply_activations: extra_types={extra_types!r} is not allowed; allowed: a tuple of nn.Module classes"
+        )
+    if is_activation_module(model) or isinstance(model, (PerCallSite, *extra_types)):
         raise ActivationSpecError(
             "apply_activations: the model itself is an activation module; allowed: a model containing activations"
         )
-    targets = _find_targets(model)
+    targets = _find_targets(model, extra_types)
+    _warn_about_unused_placement(model, plan, targets)
     order_channels = _channels_by_module_order(model) if targets else {}
     device, dtype = _device_and_dtype(model)
     call_sites: dict[int, dict[str, list[torch.fx.Node]] | None] = {}
@@ -252,3 +268,23 @@ def apply_activations(
         channels = [_channels_from_node(node, target.caller) or fallback for node in inputs] or [fallback]
         changed += _replace(target, spec, inputs, channels, sites is not None, device, dtype)
     return changed
+
+
+def _warn_about_unused_placement(model: nn.Module, plan: PlacementPlan, targets: list[_Target]) -> None:
+    names = [target.name for target in targets]
+    for rule in plan.rules:
+        if not any(rule.matches(name) for name in names):
+            shown = f"; its activation modules are named like {', '.join(repr(n) for n in names[:3])}" if names else ""
+            warnings.warn(
+                f"apply_activations: placement rule {rule.pattern!r} matches no activation module of "
+                f"{type(model).__name__}{shown}",
+                stacklevel=3,
+            )
+    if not any(plan.spec_for(name) is not None for name in names):
+        warnings.warn(
+            f"apply_activations: replaced nothing in {type(model).__name__}: "
+            + ("no activation module gets a spec from the plan" if names else
+               "it has no activation module of a known type; pass its activation classes as extra_types=(...) "
+               "(functional calls such as F.relu cannot be replaced)"),
+            stacklevel=3,
+        )

@@ -10,13 +10,13 @@ Gradients flow through ``mu`` and ``var``. No parameters, no running statistics:
 behave the same. ``alpha`` is 1e-5 in the paper's CIFAR runs and 0.1 for ImageNet.
 
 The default implementation is a custom autograd function with a hand-derived backward (exact for the
-unbiased variance). For float32 CPU inputs with statistics over trailing dimensions (the default) it runs
-fused C kernels (:mod:`actsearch.activations._native`), which keep the input for backward, and for sigmoid the
-gate, so that backward takes no exp (the input gradient is then written over the gate). CUDA inputs (float32,
-float16, bfloat16) with statistics over every non-batch dimension run Triton kernels
-(:mod:`actsearch.activations._native.gpu`), which keep only the input. Otherwise it is PyTorch code, which
-keeps two input-sized tensors for backward (the input and the gate for sigmoid, the input and ``n`` for
-hardsigmoid; only the input for float16/bfloat16, where backward recomputes the rest).
+unbiased variance). Where :func:`actsearch.activations.kernels.backend_for` gives fused kernels it runs them
+instead: on the CPU (float32, statistics over trailing dimensions, the default) C kernels, which keep the input
+for backward, and for sigmoid the gate, so that backward takes no exp (the input gradient is then written over
+the gate); on CUDA (float32, float16, bfloat16; statistics over every non-batch dimension) Triton kernels,
+which keep only the input. Otherwise it is PyTorch code, which keeps two input-sized tensors for backward (the
+input and the gate for sigmoid, the input and ``n`` for hardsigmoid; only the input for float16/bfloat16,
+where backward recomputes the rest).
 Statistics and gate are computed in float32 for float16/bfloat16 inputs (e.g. under autocast), so nothing
 overflows; the output has the input's dtype. Set ``module.fused = False`` (or call
 ``layer_act(..., fused=False)``) for the plain autograd formula, e.g. when double backward is needed.
@@ -40,8 +40,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from actsearch.activations import _native
-from actsearch.activations._native import gpu
+from actsearch.activations import kernels
+from actsearch.activations.kernels import selfcheck
 from actsearch.activations._checks import check_choice, check_number
 from actsearch.activations.registry import ActivationSpecError, register_activation
 
@@ -170,53 +170,31 @@ class _LayerActFunction(torch.autograd.Function):
         return grad_in.to(y.dtype), None, None, None
 
 
-class _NativeLayerActFunction(torch.autograd.Function):
-    """LayerAct through the C kernels, for a float32 CPU input whose statistics cover ``groups`` consecutive
-    blocks (the trailing dimensions). Backward gets the input and, for the sigmoid gate, the gate (so it takes
-    no exp); it writes the input gradient over the gate when the graph is freed after it (so a
-    ``saved_tensors_hooks`` pack hook that keeps its own reference to the saved gate sees it change then)."""
+class _LayerActKernels(torch.autograd.Function):
+    """LayerAct through a backend's kernels (:mod:`actsearch.activations.kernels`), statistics over ``groups``
+    consecutive blocks of ``y``. Backward gets the input and what the forward kernel saved (on the CPU, for the
+    sigmoid gate, the gate, over which it writes the input gradient when the graph is freed after it, so a
+    ``saved_tensors_hooks`` pack hook that keeps its own reference to the saved gate sees it change then); should
+    a CUDA kernel fail there, it differentiates the PyTorch implementation instead."""
 
     @staticmethod
-    def forward(ctx, y, hard: bool, alpha: float, groups: int, for_backward: bool):
-        out, gate, mean, rstd = _native.layeract_forward(y, alpha, hard, groups, for_backward)
-        ctx.hard = hard
-        ctx.save_for_backward(y, gate, mean, rstd)
+    def forward(ctx, y, backend, hard: bool, alpha: float, dims: tuple[int, ...], groups: int, for_backward: bool):
+        out, saved = backend.layeract_forward(y, alpha, hard, groups, for_backward)
+        ctx.backend, ctx.hard, ctx.alpha, ctx.dims = backend, hard, alpha, dims
+        ctx.save_for_backward(y, *saved)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        y, gate, mean, rstd = ctx.saved_tensors
-        grad_in = _native.layeract_backward(y, grad_out, gate, mean, rstd, ctx.hard, reuse_gate=_graph_is_freed())
-        return grad_in, None, None, None, None
-
-
-class _GpuLayerActFunction(torch.autograd.Function):
-    """LayerAct through the Triton kernels (:mod:`actsearch.activations._native.gpu`), statistics over every
-    non-batch dimension; backward recomputes the gate from the input, the only tensor kept (and, should its
-    kernel fail, differentiates the PyTorch implementation instead)."""
-
-    @staticmethod
-    def forward(ctx, y, hard: bool, alpha: float):
-        out, mean, rstd = gpu.layeract_forward(y, alpha, hard)
-        ctx.hard, ctx.alpha = hard, alpha
-        ctx.save_for_backward(y, mean, rstd)
-        return out
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_out):
-        y, mean, rstd = ctx.saved_tensors
+        y, *saved = ctx.saved_tensors
         try:
-            return gpu.layeract_backward(y, grad_out, mean, rstd, ctx.hard), None, None
-        except gpu.KernelUnavailable:
-            dims, hard, alpha = tuple(range(1, y.dim())), ctx.hard, ctx.alpha
-
-            def pytorch(leaf):
-                return _LayerActFunction.apply(leaf, hard, alpha, dims)
-
-            (grad_in,) = gpu.recomputed_gradients(pytorch, (y,), (True,), grad_out)
-            return grad_in, None, None
+            grad_in = ctx.backend.layeract_backward(y, grad_out, saved, ctx.hard, reuse_saved=_graph_is_freed())
+        except kernels.KernelUnavailable:
+            hard, alpha, dims = ctx.hard, ctx.alpha, ctx.dims
+            (grad_in,) = kernels.recomputed_gradients(lambda leaf: _LayerActFunction.apply(leaf, hard, alpha, dims),
+                                                      (y,), (True,), grad_out)
+        return grad_in, None, None, None, None, None, None
 
 
 def _group_size(y: torch.Tensor, dims: tuple[int, ...]) -> int:
@@ -229,19 +207,25 @@ def _group_size(y: torch.Tensor, dims: tuple[int, ...]) -> int:
 
 
 def _layer_act_fused(y: torch.Tensor, hard: bool, alpha: float, dims: tuple[int, ...]) -> torch.Tensor:
-    if len(dims) == y.dim() - 1 and y.numel() and gpu.usable(y):
-        _group_size(y, dims)
-        try:
-            return _GpuLayerActFunction.apply(y, hard, alpha)
-        except gpu.KernelUnavailable:
-            pass  # warned once; the PyTorch path from now on
-    trailing = dims == tuple(range(y.dim() - len(dims), y.dim()))
-    # over all non-batch dimensions, a sample is one dense block in channels-last memory too
-    if trailing and y.numel() and _native.usable(y, channels_last_ok=len(dims) == y.dim() - 1):
-        count = _group_size(y, dims)
-        for_backward = y.requires_grad and torch.is_grad_enabled()
-        return _NativeLayerActFunction.apply(y, hard, alpha, y.numel() // count, for_backward)
+    backend = kernels.backend_for(y)
+    if backend is not None and y.numel():
+        groups = backend.layeract_groups(y, dims, _group_size(y, dims))
+        key = ("layeract", y.dtype, hard)
+        if groups and backend.trusted(key, lambda: _check_kernels(backend, y, hard, alpha, dims)):
+            try:
+                return _LayerActKernels.apply(y, backend, hard, alpha, dims, groups,
+                                              y.requires_grad and torch.is_grad_enabled())
+            except kernels.KernelUnavailable:
+                pass  # warned once; the PyTorch path from now on
     return _LayerActFunction.apply(y, hard, alpha, dims)
+
+
+def _check_kernels(backend, like: torch.Tensor, hard: bool, alpha: float, dims: tuple[int, ...]) -> str | None:
+    """How ``backend``'s kernels differ from the PyTorch implementation on a small input like ``like``, or None."""
+    small = selfcheck.test_input(like)
+    groups = backend.layeract_groups(small, dims, _group_size(small, dims))
+    return selfcheck.mismatch(lambda t: _LayerActKernels.apply(t, backend, hard, alpha, dims, groups, True),
+                              lambda t: _LayerActFunction.apply(t, hard, alpha, dims), (small,))
 
 
 def _layer_act_autograd(y: torch.Tensor, hard: bool, alpha: float, dims: tuple[int, ...]) -> torch.Tensor:

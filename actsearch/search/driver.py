@@ -33,16 +33,20 @@ from actsearch.study import (
     OBJECTIVES,
     RETRIED_FAILURES,
     DriverLock,
+    EarlyFailures,
     MissingObjectiveError,
     StudyFile,
     TrialOutcome,
     enqueue_retry,
+    fail_trial,
     objective_values,
     open_storage,
     prepare_study,
     run_directory,
+    write_missing_trial_logs,
     write_trial_log,
 )
+from actsearch.study.preflight import check_dataset, check_network, check_resources, study_warnings
 
 __all__ = ["RunSummary", "run_study"]
 
@@ -106,32 +110,56 @@ def run_study(
     if target < 1:
         raise ConfigError(f"number of trials must be at least 1, got {target}")
     run_dir = run_directory(study_file.name, runs_dir)
-    with optuna_verbosity(verbose), DriverLock(run_dir):
-        storage, where = open_storage(study_file.storage, study_file.name, runs_dir=runs_dir, repair=True)
-        study, recovered = prepare_study(study_file, storage, where)
-        search = _Search(study, study_file, target=target, run_dir=run_dir, storage=where, recovered=recovered)
-        if search.finished >= target:
-            summary = search.summary()
-        else:
-            execution = study_file.execution
-            cpu_kernels_available()  # built here once, before the workers start, rather than by each of them
-            with RaySession(
-                ray_address or execution.ray_address,
-                workers=execution.workers,
-                cpus_per_trial=execution.cpus_per_trial,
-                gpus_per_trial=execution.gpus_per_trial,
-                verbose=verbose,
-            ) as session:
-                summary = search.run(session, trial_runner or TrainerRunner(), progress=progress)
+    execution = study_file.execution
+    address = ray_address or execution.ray_address
+    with optuna_verbosity(verbose):
+        # What every worker would trip over is checked first, and nothing is written before Ray is up.
+        check_network(study_file)
+        for warning in study_warnings(study_file):
+            logger.warning(warning)
+        with RaySession(
+            address,
+            workers=execution.workers,
+            cpus_per_trial=execution.cpus_per_trial,
+            gpus_per_trial=execution.gpus_per_trial,
+            verbose=verbose,
+        ) as session:
+            _check_cluster(study_file, session, local=address is None)
+            with DriverLock(run_dir):
+                storage, where = open_storage(study_file.storage, study_file.name, runs_dir=runs_dir, repair=True)
+                study, recovered = prepare_study(study_file, storage, where)
+                write_missing_trial_logs(run_dir, study)
+                search = _Search(study, study_file, target=target, run_dir=run_dir, storage=where, recovered=recovered)
+                if search.finished >= target:
+                    summary = search.summary()
+                else:
+                    cpu_kernels_available()  # built here once, before the workers start, rather than by each of them
+                    summary = search.run(session, trial_runner or TrainerRunner(), progress=progress)
     if progress:
         print(summary, file=sys.stderr)
     return summary
+
+
+def _check_cluster(study_file: StudyFile, session: RaySession, *, local: bool) -> None:
+    """Pre-flight checks that need the cluster: its GPUs against the task, the data where workers read it."""
+    nodes = [node for node in ray.nodes() if node.get("Alive")]
+    warnings = check_resources(
+        study_file.task.device,
+        gpus_per_trial=session.slots.num_gpus,
+        cluster_gpus=ray.cluster_resources().get("GPU", 0.0),
+        largest_node_gpus=max((node["Resources"].get("GPU", 0.0) for node in nodes), default=0.0),
+    )
+    for warning in warnings:
+        logger.warning(warning)
+    if local:  # the workers share this machine and its files
+        check_dataset(study_file)
 
 
 @dataclass
 class _Running:
     trial: optuna.Trial
     worker: int  # index into _Search.workers
+    config: dict
     reported: set[int] = field(default_factory=set)  # epochs already given to trial.report
 
 
@@ -151,6 +179,7 @@ class _Search:
         self.counts = {"complete": 0, "pruned": 0, "failed": 0, "retried": 0}
         self.consecutive_failures = 0
         self.last_failure = ""
+        self.early_failures = EarlyFailures()
         self.stopped = "budget reached"
         self.prune = self._pruning_enabled()
         self.workers: list = []
@@ -240,21 +269,36 @@ class _Search:
             # Failures first, so their retries are enqueued before the next ask. Finished trials are told
             # after the freed workers have their next trial: telling is the slowest part of the driver.
             finished = [(entry, outcome) for entry, outcome in received if outcome.status != "failed"]
-            missing_data = None
+            missing_data = shared_failure = None
             for entry, outcome in received:
+                shared_failure = self.early_failures.observe(
+                    entry.trial.number, entry.config, outcome.fail_kind, outcome.fail_reason) or shared_failure
                 if outcome.status == "failed":
                     self._record(entry, outcome)
                     if outcome.fail_kind == "missing_dataset":
                         missing_data = outcome.fail_reason
-            if missing_data is None:
+            if missing_data is None and shared_failure is None:
                 self.untold = len(finished)
                 self._fill(idle)
                 self.untold = 0
             for entry, outcome in finished:
                 self._record(entry, outcome)
+            if shared_failure is not None:
+                self._stop_for_shared_failure(shared_failure)
             if missing_data is not None:
                 # Every trial would fail the same way: stop, keeping the failed trial for the next run.
                 raise ConfigError(f"a worker cannot load the data: {missing_data}")
+
+    def _stop_for_shared_failure(self, reason: str) -> None:
+        """The first trials all failed the same way whatever their configuration: queue them again and stop."""
+        trials = self.study.get_trials(deepcopy=False)
+        for number in self.early_failures.numbers:
+            enqueue_retry(self.study, trials[number])
+        raise ConfigError(
+            f"the first {len(self.early_failures.numbers)} trials all failed the same way, whatever their "
+            f"configuration: {reason}; fix the study file or the cluster and run again: these trials and the "
+            "baselines not yet run are queued for it"
+        )
 
     def _fill(self, idle: list[int]) -> None:
         """Give a trial to every idle worker while the budget allows."""
@@ -287,7 +331,7 @@ class _Search:
         trial.set_user_attr("config", config_dict)
         trial.set_user_attr("families", config.plan.families())
         ref = self.workers[worker].run.remote(trial.number, self.task, config_dict, self.prune)
-        self.running[ref] = self.by_number[trial.number] = _Running(trial, worker)
+        self.running[ref] = self.by_number[trial.number] = _Running(trial, worker, config_dict)
         return True
 
     def _answer_reports(self, reports: list[tuple[int, int, float]]) -> None:
@@ -358,22 +402,20 @@ class _Search:
         self.bar.trial_finished(best=self.best_text, running=len(self.running))
 
     def _fail(self, trial: optuna.Trial, kind: str, reason: str, outcome: TrialOutcome | None = None) -> None:
-        trial.set_user_attr("fail_reason", reason)
-        frozen = self.study.tell(trial, state=TrialState.FAIL)
+        retry = kind in RETRIED_FAILURES and trial.user_attrs.get("attempt", 1) <= self.study_file.budget.max_retries
+        frozen, retried = fail_trial(self.study, trial, reason, retry=retry)
         self.counts["failed"] += 1
+        self.counts["retried"] += retried
         self.consecutive_failures += 1
         self.last_failure = reason
-        if kind in RETRIED_FAILURES and frozen.user_attrs.get("attempt", 1) <= self.study_file.budget.max_retries:
-            if enqueue_retry(self.study, frozen):
-                self.counts["retried"] += 1
         write_trial_log(self.run_dir, frozen, outcome)
         self.bar.trial_finished(running=len(self.running), counted=False)
 
     def _interrupt(self) -> None:
         """Ctrl-C: give the trials in flight back to the study, to run again on resume."""
         for entry in self.running.values():
-            entry.trial.set_user_attr("fail_reason", "interrupted")
-            enqueue_retry(self.study, self.study.tell(entry.trial, state=TrialState.FAIL))
+            frozen, _ = fail_trial(self.study, entry.trial, "interrupted", retry=True)
+            write_trial_log(self.run_dir, frozen)
         self.running.clear()
 
     # -- reporting --------------------------------------------------------------------------------

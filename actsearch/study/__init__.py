@@ -31,10 +31,12 @@ from actsearch.study.confirm_report import (
     format_confirm,
     write_confirm_json,
 )
+from actsearch.study.early_failures import EarlyFailures
 from actsearch.study.export import ExportedConfig, export_best, load_config, pick_trial
-from actsearch.study.ranking import knee_index, ranked_candidates
 from actsearch.study.objectives import OBJECTIVES, MissingObjectiveError, ObjectiveSpec, objective_values
-from actsearch.study.resume import FINISHED_STATES, enqueue_retry, load_study, prepare_study, recover_interrupted
+from actsearch.study.ranking import knee_index, ranked_candidates
+from actsearch.study.resume import FINISHED_STATES, load_study, prepare_study, recover_interrupted
+from actsearch.study.retries import RETRY_WANTED, enqueue_missing_retries, enqueue_retry, fail_trial
 from actsearch.study.sections import (
     PRUNERS,
     SAMPLERS,
@@ -49,7 +51,7 @@ from actsearch.study.sections import (
 from actsearch.study.storage import DriverLock, journal_path, open_storage, run_directory, storage_description
 from actsearch.study.studyfile import StudyFile, StudyFileError, format_errors, load_study_file, validate_command
 from actsearch.study.outcome import RETRIED_FAILURES, TrialOutcome
-from actsearch.study.trial_log import write_text_atomic, write_trial_log
+from actsearch.study.trial_log import write_missing_trial_logs, write_text_atomic, write_trial_log
 
 __all__ = [
     "CONFIRM_SUFFIX",
@@ -57,12 +59,14 @@ __all__ = [
     "OBJECTIVES",
     "PRUNERS",
     "RETRIED_FAILURES",
+    "RETRY_WANTED",
     "SAMPLERS",
     "Budget",
     "Candidate",
     "Confirm",
     "ConfirmPlan",
     "DriverLock",
+    "EarlyFailures",
     "Execution",
     "ExportedConfig",
     "MissingObjectiveError",
@@ -79,8 +83,10 @@ __all__ = [
     "confirm_summary_of",
     "confirm_values",
     "confirmed_winner",
+    "enqueue_missing_retries",
     "enqueue_retry",
     "export_best",
+    "fail_trial",
     "fix_plan",
     "format_confirm",
     "format_errors",
@@ -106,6 +112,7 @@ __all__ = [
     "storage_description",
     "validate_command",
     "write_confirm_json",
+    "write_missing_trial_logs",
     "write_text_atomic",
     "write_trial_log",
 ]

@@ -1,7 +1,8 @@
 """Open a study for a run, new or resumed, so that running the same study file again just continues.
 
+- the file's search space must fit the distributions the study recorded (checked before anything is written);
 - trials left RUNNING by a driver that was killed are marked FAIL ("interrupted") and their
-  parameters are enqueued again;
+  parameters are enqueued again, as is any failed trial whose retry a kill kept from being queued;
 - baselines are enqueued once in the study's life (``study.user_attrs["baselines_enqueued"]``);
 - the sampler is seeded with ``seed + number of trials so far``, so a resumed run does not propose
   the trials the first one already proposed.
@@ -24,10 +25,12 @@ from pathlib import Path
 
 import optuna
 from optuna.storages import BaseStorage
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from actsearch.version import __version__
 from actsearch.errors import ConfigError
+from actsearch.study.retries import enqueue_missing_retries, fail_trial
+from actsearch.study.space_check import check_same_space
 from actsearch.study.storage import open_storage
 from actsearch.study.studyfile import StudyFile
 from actsearch.spaces import Baseline
@@ -35,11 +38,9 @@ from actsearch.spaces import Baseline
 __all__ = [
     "baseline_name",
     "enqueue_baselines",
-    "enqueue_retry",
     "load_study",
     "prepare_study",
     "recover_interrupted",
-    "retry_attributes",
     "study_metadata",
 ]
 
@@ -62,10 +63,12 @@ def study_metadata(study_file: StudyFile) -> dict:
 def prepare_study(
     study_file: StudyFile, storage: BaseStorage, storage_description: str
 ) -> tuple[optuna.Study, list[int]]:
-    """Create or load the study, recover interrupted trials, enqueue baselines, re-seed the sampler.
+    """Create or load the study, recover interrupted trials and lost retries, enqueue baselines, re-seed the sampler.
 
-    Returns the study and the numbers of the interrupted trials that were recovered.
+    Returns the study and the numbers of the interrupted trials that were recovered. Raises ConfigError, having
+    written nothing, when the study exists with other objectives or a search space its trials do not fit.
     """
+    check_same_space(study_file, storage, storage_description)
     study = optuna.create_study(
         storage=storage,
         study_name=study_file.name,
@@ -76,6 +79,7 @@ def prepare_study(
     _check_same_objectives(study, study_file, storage_description)
     study.sampler = study_file.sampler_config.build(study_file.seed + len(study.get_trials(deepcopy=False)))
     interrupted = recover_interrupted(study)
+    enqueue_missing_retries(study)
     enqueue_baselines(study, study_file)
     return study, interrupted
 
@@ -114,22 +118,6 @@ def load_study(study_file: StudyFile, *, runs_dir: str | Path = ".") -> optuna.S
         ) from None
 
 
-def retry_attributes(trial: FrozenTrial) -> dict:
-    """User attributes of the re-enqueued copy of a failed trial."""
-    attributes = {"attempt": trial.user_attrs.get("attempt", 1) + 1, "retry_of": trial.number}
-    if "baseline" in trial.user_attrs:
-        attributes["baseline"] = trial.user_attrs["baseline"]
-    return attributes
-
-
-def enqueue_retry(study: optuna.Study, trial: FrozenTrial) -> bool:
-    """Enqueue a failed trial's parameters again; False when it never got parameters."""
-    if not trial.params:
-        return False
-    study.enqueue_trial(trial.params, user_attrs=retry_attributes(trial))
-    return True
-
-
 def recover_interrupted(study: optuna.Study) -> list[int]:
     """Mark trials left RUNNING as FAIL ("interrupted") and enqueue their parameters again.
 
@@ -137,10 +125,7 @@ def recover_interrupted(study: optuna.Study) -> list[int]:
     """
     recovered = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        # Optuna has no public way to reach an unfinished trial from another process but its storage id.
-        study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", "interrupted")
-        frozen = study.tell(trial.number, state=TrialState.FAIL)
-        enqueue_retry(study, frozen)
+        fail_trial(study, trial, "interrupted", retry=True)
         recovered.append(trial.number)
     return recovered
 

@@ -231,6 +231,12 @@ class Budget(Section):
     timeout_s: float | None = Field(None, alias="timeout")
     max_retries: int = Field(2, ge=0)
 
+    @field_validator("trials", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> Any:
+        # YAML reads 1e3 as a float: accept it when it is a whole number.
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+
     @field_validator("timeout_s", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> float | None:

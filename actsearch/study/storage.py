@@ -64,9 +64,10 @@ def open_storage(
     ``url`` None means the default journal file; a path ending in .log/.journal/.jsonl is a journal
     file too; anything with ``://`` is an Optuna storage URL (``sqlite:///runs.db``,
     ``postgresql://user:pass@host/db``, ...). ``create=False`` refuses to create a missing journal file.
-    ``repair=True`` cuts a journal's last line left half-written by a killed driver; only the driver
-    holding the study's :class:`DriverLock` may ask for it: for anyone else that line may be one a live
-    driver is still writing (readers skip an unfinished last line on their own).
+    ``repair=True`` cuts a journal's last line left half-written by a killed driver and removes the Optuna
+    lock file (``<journal>.lock``) such a driver left, which would make the next write wait 30 s; only the
+    driver holding the study's :class:`DriverLock` may ask for it: for anyone else that line or lock may be
+    a live driver's (readers skip an unfinished last line on their own).
     Raises ConfigError when the storage cannot be opened.
     """
     description = storage_description(url, study_name, runs_dir)
@@ -100,6 +101,7 @@ def _open_journal(path: Path, *, repair: bool) -> JournalStorage:
         path.parent.mkdir(parents=True, exist_ok=True)
         if repair:
             _drop_torn_tail(path)
+            _optuna_lock(path).unlink(missing_ok=True)
         # Optuna's default lock, so that other tools writing to the file (optuna-dashboard) exclude us.
         return JournalStorage(JournalFileBackend(str(path)))
     except OSError as error:
@@ -119,6 +121,11 @@ def _drop_torn_tail(path: Path) -> None:
         journal.seek(0)
         content = journal.read()
         journal.truncate(content.rfind(b"\n") + 1)
+
+
+def _optuna_lock(path: Path) -> Path:
+    """The lock file of Optuna's journal file backend (both its symlink and its open lock name it so)."""
+    return path.with_name(path.name + ".lock")
 
 
 class DriverLock:

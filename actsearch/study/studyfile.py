@@ -167,12 +167,20 @@ def load_study_file(path: str | Path) -> StudyFile:
 
 
 def validate_command(path: str | Path) -> tuple[int, str]:
-    """``actsearch validate FILE``: ``(0, "OK: ...")`` or ``(2, the errors)``."""
+    """``actsearch validate FILE``: ``(0, "OK: ...")`` or ``(2, the errors)``; also builds the proxy network on the
+    CPU (placement patterns must match its activation modules) and adds warnings to the OK."""
     try:
         study = load_study_file(path)
     except StudyFileError as error:
         return 2, format_errors(error)
-    return 0, f"OK: {path}\n{study.summary()}"
+    from actsearch.study.preflight import check_network, study_warnings  # builds networks: imports torch
+
+    try:
+        check_network(study)
+    except ConfigError as error:
+        return 2, format_errors(StudyFileError([f"{path}: {error}"]))
+    warnings = "".join(f"\nwarning: {warning}" for warning in study_warnings(study))
+    return 0, f"OK: {path}\n{study.summary()}{warnings}"
 
 
 def _read_document(path: Path) -> dict[str, Any]:

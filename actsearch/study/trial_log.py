@@ -17,11 +17,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from optuna.trial import FrozenTrial
+import optuna
+from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.study.outcome import TrialOutcome
 
-__all__ = ["trial_record", "write_json_atomic", "write_text_atomic", "write_trial_log"]
+__all__ = ["trial_record", "write_json_atomic", "write_missing_trial_logs", "write_text_atomic", "write_trial_log"]
 
 
 def write_json_atomic(path: Path, content: object) -> Path:
@@ -64,3 +65,16 @@ def write_trial_log(run_dir: Path, trial: FrozenTrial, outcome: TrialOutcome | N
     if outcome is not None:
         record.update(worker_pid=outcome.worker_pid, seconds=outcome.seconds, traceback=outcome.traceback)
     return write_json_atomic(Path(run_dir) / "trials" / f"{trial.number}.json", record)
+
+
+def write_missing_trial_logs(run_dir: Path, study: optuna.Study) -> list[int]:
+    """Write the log of every told trial that has none (told just before a kill, or recovered after one);
+    returns their numbers."""
+    folder = Path(run_dir) / "trials"
+    present = {path.name for path in folder.glob("*.json")} if folder.exists() else set()
+    told = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    trials = study.get_trials(deepcopy=False, states=told)
+    missing = [trial for trial in trials if f"{trial.number}.json" not in present]
+    for trial in missing:
+        write_trial_log(run_dir, trial)
+    return [trial.number for trial in missing]

@@ -1,4 +1,4 @@
-"""Triton kernels for LayerAct, ANAct and APALU (see :mod:`actsearch.activations._native.gpu`, which launches
+"""Triton kernels for LayerAct, ANAct and APALU (see :mod:`actsearch.activations.kernels.triton_launch`, which launches
 them). Triton resolves the helpers a kernel calls among its module's globals, hence this module, imported only
 where Triton is."""
 
@@ -152,7 +152,7 @@ def layeract_backward_apply_kernel(x_ptr, grad_ptr, mean_ptr, rstd_ptr, k_ptr, m
 
 
 # ------------------------------------------------------------------------------------------------ ANAct
-# Bases by kind, as ANACT_KINDS numbers them in actsearch.activations._native; p is LeakyReLU's slope.
+# Bases by kind, as ANACT_KINDS numbers them in actsearch.activations.kernels; p is LeakyReLU's slope.
 @triton.jit
 def base_value(x, p, KIND: tl.constexpr):
     if KIND == 0:

@@ -1,5 +1,5 @@
 /* CPU kernels for LayerAct, ANAct and APALU (float32, dense: contiguous or channels-last), compiled on first use by
- * actsearch.activations._native.
+ * actsearch.activations.kernels.c_library and called by actsearch.activations.kernels.cpu.
  *
  * Eager PyTorch evaluates LayerAct and ANAct as chains of memory-bound passes; these kernels do each direction in
  * one pass over memory. LayerAct works group by group (a group is one sample's statistics window): its extra passes

@@ -1,4 +1,5 @@
-"""LayerAct, ANAct and APALU on CUDA as Triton kernels (:mod:`actsearch.activations._native.triton_kernels`).
+"""Launching the Triton kernels of :mod:`actsearch.activations.kernels.triton_kernels` for LayerAct, ANAct and APALU
+(the CUDA backend, :mod:`actsearch.activations.kernels.cuda`, calls these).
 
 APALU: one elementwise pass each way, per layer or per channel; backward sums the gradients of ``a`` and ``b``
 per channel, tile by tile, added up in a fixed order.
@@ -16,24 +17,23 @@ writes the input gradient (above ``2 * BACKWARD_CHUNK`` elements it reads them t
 from L2, since the whole sample would not fit in registers). Larger samples (an ImageNet ResNet's first stage:
 64 x 56 x 56) are cut into blocks, one program each, so that a small batch still fills the GPU: a kernel takes
 each block's partial sums, PyTorch adds them up per sample in float64, and a second kernel does the
-elementwise part (one more read of the input each way). Backward recomputes the gate (arithmetic is cheap on a GPU; memory is not), so
-only the input is kept. Statistics are summed in float32 after a shift by the sample's first element (so the
+elementwise part (one more read of the input each way). Backward recomputes the gate (arithmetic is cheap on a
+GPU; memory is not), so only the input is kept. Statistics are summed in float32 after a shift by the sample's first element (so the
 one-pass variance does not cancel); float16/bfloat16 inputs are computed in float32 and the output has the
 input's dtype.
 
 The kernels are imported on first use (Triton compiles them for the device then). If that fails (no working
 Triton toolchain), a warning says so once and the three families keep their PyTorch implementations on the GPU
-(a backward whose kernel fails recomputes its forward in PyTorch and differentiates that); so they do
-where ``ACTSEARCH_NATIVE_KERNELS=0`` or :func:`actsearch.activations._native.disabled` turn the kernels off.
-With ``TRITON_INTERPRET=1`` set before the first use, Triton's interpreter runs the kernels on CPU tensors: the
-tests check them that way on machines without a GPU.
+(a backward whose kernel fails recomputes its forward in PyTorch and differentiates that). With
+``TRITON_INTERPRET=1`` set before the first use, Triton's interpreter runs the kernels on CPU tensors: the tests
+check them that way on machines without a GPU.
 
 Example::
 
     import torch
-    from actsearch.activations._native import gpu
-    if gpu.usable(x):                                        # x: a CUDA tensor with the batch first
-        out, mean, rstd = gpu.layeract_forward(x, alpha=1e-5, hard=False)
+    from actsearch.activations.kernels import triton_launch
+    x = torch.randn(8, 16, 4, 4, device="cuda")
+    out, mean, rstd = triton_launch.layeract_forward(x, alpha=1e-5, hard=False)
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from actsearch.activations import _native
+from actsearch.activations.kernels.tensors import same_layout
 
 __all__ = [
     "BACKWARD_CHUNK",
@@ -61,11 +61,9 @@ __all__ = [
     "layeract_forward",
     "recomputed_gradients",
     "triton_available",
-    "usable",
 ]
 
 MAX_BLOCK = 16384  # elements of one sample held in registers at once; larger samples are processed in blocks
-_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _failed: list[str] = []  # the reason, once a kernel could not be compiled or launched
 
 
@@ -78,21 +76,9 @@ def triton_available() -> bool:
     return importlib.util.find_spec("triton") is not None
 
 
-def usable(x: torch.Tensor) -> bool:
-    """True for a non-empty float32/float16/bfloat16 CUDA tensor whose samples are dense blocks (contiguous, or
-    channels-last 4-D) when Triton is installed, outside torch.compile tracing (which makes its own kernels)."""
-    if x.device.type != "cuda" or x.dtype not in _DTYPES or x.dim() < 2 or x.numel() == 0:
-        return False
-    if torch.compiler.is_compiling():
-        return False
-    if not (x.is_contiguous() or (x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last))):
-        return False
-    return triton_available() and not _failed and _native.switched_on()
-
-
 @functools.cache
 def _kernels():
-    from actsearch.activations._native import triton_kernels  # imports triton
+    from actsearch.activations.kernels import triton_kernels  # imports triton
 
     return triton_kernels
 
@@ -173,7 +159,7 @@ def layeract_forward(x: torch.Tensor, alpha: float, hard: bool):
 
 def layeract_backward(x: torch.Tensor, grad: torch.Tensor, mean: torch.Tensor, rstd: torch.Tensor, hard: bool):
     """The input gradient of :func:`layeract_forward` for the output gradient ``grad``."""
-    grad = _native.same_layout(grad, x)
+    grad = same_layout(grad, x)
     grad_in = torch.empty_like(x)
     samples, m = x.shape[0], x[0].numel()
     if m <= MAX_BLOCK:
@@ -217,7 +203,7 @@ def _grid(outer: int, channels: int, inner: int, block_c: int, block_i: int):
 def anact_forward(x: torch.Tensor, kind: int, parameter: float, scale: torch.Tensor, shift: torch.Tensor,
                   per_channel: bool) -> torch.Tensor:
     """``f(x) * scale - shift`` with float32 ``scale`` and ``shift`` (one each, or one per channel of dimension 1)
-    for the ANAct base ``kind`` (:data:`actsearch.activations._native.ANACT_KINDS`, apalu excepted)."""
+    for the ANAct base ``kind`` (:data:`actsearch.activations.kernels.ANACT_KINDS`, apalu excepted)."""
     out = torch.empty_like(x)
     outer, channels, inner, strides, block_c, block_i, warps = _tiling(x, per_channel)
     _launch("anact_forward_kernel", _grid(outer, channels, inner, block_c, block_i), x, out, scale, shift, channels,
@@ -229,7 +215,7 @@ def anact_backward(x: torch.Tensor, grad: torch.Tensor, kind: int, parameter: fl
                    per_channel: bool, input_gradient: bool, sums: bool):
     """``(grad * f'(x) * scale or None, (sum(grad * f(x)), sum(grad)) per channel or None)`` for
     :func:`anact_forward`; the sums in float32, added up in a fixed order (deterministic)."""
-    grad = _native.same_layout(grad, x)
+    grad = same_layout(grad, x)
     grad_x = torch.empty_like(x) if input_gradient else None
     outer, channels, inner, strides, block_c, block_i, warps = _tiling(x, per_channel)
     grid = _grid(outer, channels, inner, block_c, block_i)
@@ -254,7 +240,7 @@ def apalu_backward(x: torch.Tensor, grad: torch.Tensor, a: torch.Tensor, b: torc
                    input_gradient: bool, parameter_gradients: bool):
     """``(grad_x or None, grad_a or None, grad_b or None)`` for :func:`apalu_forward`; the parameter gradients in
     float32, added up in a fixed order."""
-    grad = _native.same_layout(grad, x)
+    grad = same_layout(grad, x)
     grad_x = torch.empty_like(x) if input_gradient else None
     outer, channels, inner, strides, block_c, block_i, warps = _tiling(x, per_channel)
     grid = _grid(outer, channels, inner, block_c, block_i)
