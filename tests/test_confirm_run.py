@@ -166,7 +166,7 @@ def test_export_picks_the_confirmed_winner_and_pick_proxy_the_proxy_winner(tmp_p
 
 DRIVER_SCRIPT = """
 import sys, time
-
+from actsearch.search import run_confirm
 from actsearch.study import load_study_file
 
 def slow(task, config, on_epoch):
