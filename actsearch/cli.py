@@ -181,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--seed", type=int)
     command.add_argument("--device", help="auto, cpu, cuda, cuda:1, ...")
     command.add_argument(
-        "--corruptions", help="corrupted evaluation: 'all', a category (noise, blur, ...) or a comma-separated list"
+        "--corruptions", help="corrupted evaluation: 'all', a category (noise, blur, ...), a comma-separated list, or "
+        "'cifar-c' (the official CIFAR-10-C/100-C files under the data root; --download fetches them)"
     )
     command.add_argument(
         "--corruption-images", type=int, metavar="N", help="test images used for the corrupted evaluation (default 1000)"

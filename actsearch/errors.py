@@ -56,10 +56,13 @@ class ProblemsError(ConfigError):
 
 
 def unknown_name(kind: str, name: object, allowed: Iterable[str]) -> str:
-    """Message for a name that is not one of ``allowed``, with the closest match when there is one."""
+    """Message for a name that is not one of ``allowed``, with the closest match when there is one: the first
+    allowed name it begins (``'jpeg'`` -> ``'jpeg_compression'``), else the most similar one."""
     allowed = [str(item) for item in allowed]
     message = f"unknown {kind} {name!r}; allowed: {', '.join(allowed) or '(none)'}"
-    close = difflib.get_close_matches(str(name), allowed, n=1)
+    typed = str(name).strip().lower()
+    close = [item for item in allowed if typed and item.startswith(typed)] or difflib.get_close_matches(
+        typed, allowed, n=1)
     return f"{message}; did you mean {close[0]!r}?" if close else message
 
 

@@ -167,7 +167,7 @@ def actsearch_pipeline_only(data: DeviceData, batch_size: int, batches: int) -> 
 def gpu_trial_figures(task: Task, data: DeviceData) -> tuple[float, int, float]:
     """(seconds per 10-epoch trial, trials that fit in the card's memory side by side, peak GiB of one trial)."""
     torch.cuda.reset_peak_memory_stats()
-    result = run_trial(dataclasses.replace(task, epochs=10), "relu", HPARAMS, data=data)
+    result = run_trial(task.replace(epochs=10), "relu", HPARAMS, data=data)
     peak = torch.cuda.max_memory_allocated()  # includes the dataset already on the card: each trial holds a copy
     _, total = torch.cuda.mem_get_info()
     per_trial = peak + 512 * 2**20  # each side-by-side trial is a process with its own CUDA context (~0.5 GiB)
@@ -215,7 +215,7 @@ def main() -> None:
     batches = min(args.batches or (steps_per_epoch if on_cuda else 20), steps_per_epoch)
     loader = conventional_loader(args.data, data, args.batch_size, args.workers, device)
     actsearch_pipeline_only(data, args.batch_size, 2)  # warm-up: kernels, allocator, lazy imports
-    small_task = dataclasses.replace(task, network="smallcnn")
+    small_task = task.replace(network="smallcnn")
     actsearch_training(task, data, 2)
     actsearch_training(small_task, data, 2)
     conventional_training(loader, data, 2, device)

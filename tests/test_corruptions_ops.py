@@ -11,7 +11,7 @@ from actsearch.trainers.corruptions import CORRUPTION_CATEGORIES, CORRUPTIONS, c
 
 NAMES = list(CORRUPTIONS)
 RANDOM = {"gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "glass_blur", "motion_blur", "fog",
-          "elastic_transform"}
+          "elastic_transform", "snow", "frost", "spatter"}
 
 
 def natural_images(count: int, channels: int, size: int, seed: int = 1) -> torch.Tensor:
@@ -85,6 +85,12 @@ def test_distortion_grows_with_severity(images, name, distortions):
         assert min(d[3:]) > max(d[:3])
     elif name == "elastic_transform":  # affine jitter shrinks while the elastic field grows
         assert min(d) > 0.01
+    elif name == "frost":  # the image dims less (c0) while the frost grows (c1) only up to severity 3
+        assert d[0] < d[1] < d[2] and min(d[3:]) > d[0]
+    elif name == "spatter":  # water at 1-3, mud at 4-5
+        assert d[0] < d[1] and d[3] < d[4]
+    elif name == "snow":  # 2 and 3 trade a lower threshold for a larger zoom
+        assert d[0] < d[1] and d[2] < d[3] < d[4]
     elif name == "pixelate" and gray:  # int(16 * c) rounding makes 16x16 irregular
         assert d[4] > d[0]
     else:  # ties only where the constants (nearly) tie: motion_blur's sigma at 3-4, tiny blurs at 16x16
@@ -148,13 +154,13 @@ def test_saturate_scales_saturation_and_keeps_gray_pixels(rgb):
 
 
 def test_blurs_keep_constant_images():
-    flat = torch.full((2, 3, 32, 32), 0.3)
+    flat = torch.full((2, 3, 32, 32), 77 / 255)  # on the 8-bit grid: motion_blur truncates to 8 bits
     for name in ("gaussian_blur", "defocus_blur", "motion_blur", "zoom_blur", "pixelate"):
         assert torch.allclose(corrupt(flat, name, 5, seed=0), flat, atol=1e-5), name
 
 
 def test_validation_errors(rgb):
-    with pytest.raises(ConfigError, match="allowed corruptions: .*gaussian_noise.*did you mean 'jpeg_compression'"):
+    with pytest.raises(ConfigError, match="allowed: .*gaussian_noise.*did you mean 'jpeg_compression'"):
         corrupt(rgb, "jpeg", 1, seed=0)
     with pytest.raises(ConfigError, match="severity must be an integer 1..5, got 6"):
         corrupt(rgb, "fog", 6, seed=0)
@@ -168,18 +174,21 @@ def test_resolve_corruptions():
     assert resolve_corruptions(None) == []
     assert resolve_corruptions("all") == NAMES
     assert resolve_corruptions("noise") == ["gaussian_noise", "shot_noise", "impulse_noise"]
-    assert resolve_corruptions(["fog", "weather", "Contrast"]) == ["fog", "brightness", "contrast"]
-    with pytest.raises(ConfigError, match="unknown corruption 'snow'; allowed corruptions: .*categories: noise"):
-        resolve_corruptions(["snow"])
-    with pytest.raises(ConfigError, match="unknown corruption 3; allowed corruptions"):
+    assert resolve_corruptions(["fog", "weather", "Contrast"]) == ["fog", "snow", "frost", "brightness", "contrast"]
+    assert resolve_corruptions("cifar-c") == resolve_corruptions([" CIFAR-C"]) == ["cifar-c"]
+    with pytest.raises(ConfigError, match="'cifar-c' scores the official CIFAR-C files and cannot be mixed"):
+        resolve_corruptions(["cifar-c", "fog"])
+    with pytest.raises(ConfigError, match="unknown corruption 'rain'; allowed: gaussian_noise, .*, noise, blur, .*, all, cifar-c"):
+        resolve_corruptions(["rain"])
+    with pytest.raises(ConfigError, match="unknown corruption 3; allowed: gaussian_noise"):
         resolve_corruptions(["fog", 3])
-    with pytest.raises(ConfigError, match="unknown corruption 3; allowed corruptions"):
+    with pytest.raises(ConfigError, match="unknown corruption 3; allowed: gaussian_noise"):
         resolve_corruptions(3)
 
 
 def test_categories_partition_the_registry():
     listed = [name for names in CORRUPTION_CATEGORIES.values() for name in names]
-    assert sorted(listed) == sorted(NAMES) and len(listed) == len(set(listed)) == 16
+    assert sorted(listed) == sorted(NAMES) and len(listed) == len(set(listed)) == 19
     assert list(CORRUPTION_CATEGORIES) == ["noise", "blur", "weather", "digital", "extra"]
 
 

@@ -101,7 +101,7 @@ def test_gray_images(data):
     images, labels = data
     result = evaluate_corrupted(Recorder(channels=1), images[:, :1], labels, mean=(0.5,), std=(0.2,),
                                 corruptions="extra", severities=(5,))
-    assert set(result["per_corruption"]) == {"speckle_noise", "gaussian_blur", "saturate"}
+    assert set(result["per_corruption"]) == {"speckle_noise", "gaussian_blur", "spatter", "saturate"}
 
 
 def test_bad_arguments(data):
@@ -115,8 +115,10 @@ def test_bad_arguments(data):
         evaluate_corrupted(model, images, labels, mean=MEAN, std=STD, corruptions="fog", severities=(0,))
     with pytest.raises(ConfigError, match="uint8"):
         evaluate_corrupted(model, images.float(), labels, mean=MEAN, std=STD, corruptions="fog")
-    with pytest.raises(ConfigError, match="unknown corruption 'frost'"):
-        evaluate_corrupted(model, images, labels, mean=MEAN, std=STD, corruptions=["frost"])
+    with pytest.raises(ConfigError, match="unknown corruption 'rain'"):
+        evaluate_corrupted(model, images, labels, mean=MEAN, std=STD, corruptions=["rain"])
+    with pytest.raises(ConfigError, match="'cifar-c' is scored from the official files"):
+        evaluate_corrupted(model, images, labels, mean=MEAN, std=STD, corruptions="cifar-c")
 
 
 def write_release(folder, names):

@@ -1,4 +1,4 @@
-"""Read the official CIFAR-10-C / CIFAR-100-C release (Hendrycks & Dietterich).
+"""Read, and download when asked, the official CIFAR-10-C / CIFAR-100-C release (Hendrycks & Dietterich).
 
 A release folder holds ``<corruption>.npy`` files of uint8 images, shape (5 * n, 32, 32, 3) with the
 five severities in order (n = 10,000 in the official files), and ``labels.npy`` (the labels, repeated
@@ -9,28 +9,49 @@ block.
     >>> images, labels = load_cifar_c("data/CIFAR-10-C", "fog", severity=3)  # doctest: +SKIP
     >>> images.shape, images.dtype  # doctest: +SKIP
     (torch.Size([10000, 3, 32, 32]), torch.uint8)
+
+:func:`find_cifar_c` gives the release folder for a task's dataset under its data root (``CIFAR-10-C`` or
+``CIFAR-100-C``), downloading the archive from Zenodo with torchvision's utilities (MD5-checked, about 2.9 GB,
+extracted in place) only when asked.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
+from urllib.error import URLError
 
 import numpy as np
 import torch
+from torchvision.datasets.utils import download_and_extract_archive
 
 from actsearch.errors import ConfigError
+from actsearch.trainers.corruptions import CORRUPTION_CATEGORIES
 
-__all__ = ["CIFAR_C_CATEGORIES", "CIFAR_C_CORRUPTIONS", "cifar_c_corruptions", "load_cifar_c"]
+__all__ = ["CIFAR_C_ARCHIVES", "CIFAR_C_CATEGORIES", "CIFAR_C_CORRUPTIONS", "CifarCArchive", "cifar_c_corruptions",
+           "cifar_c_for_task", "download_cifar_c", "find_cifar_c", "load_cifar_c"]
 
-CIFAR_C_CATEGORIES: dict[str, tuple[str, ...]] = {
-    "noise": ("gaussian_noise", "shot_noise", "impulse_noise"),
-    "blur": ("defocus_blur", "glass_blur", "motion_blur", "zoom_blur"),
-    "weather": ("snow", "frost", "fog", "brightness"),
-    "digital": ("contrast", "elastic_transform", "pixelate", "jpeg_compression"),
-    "extra": ("speckle_noise", "gaussian_blur", "spatter", "saturate"),
-}
+CIFAR_C_CATEGORIES: dict[str, tuple[str, ...]] = dict(CORRUPTION_CATEGORIES)
 """The release's 19 corruptions: the 15 benchmark ones in four categories, and 4 extra."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CifarCArchive:
+    """Where one release lives on Zenodo, and the folder its tar archive extracts to."""
+
+    folder: str
+    url: str
+    md5: str
+
+
+CIFAR_C_ARCHIVES: dict[str, CifarCArchive] = {
+    "cifar10": CifarCArchive("CIFAR-10-C", "https://zenodo.org/records/2535967/files/CIFAR-10-C.tar",
+                             "56bf5dcef84df0e2308c6dcbcbbd8499"),
+    "cifar100": CifarCArchive("CIFAR-100-C", "https://zenodo.org/records/3555552/files/CIFAR-100-C.tar",
+                              "11f0ed0f1191edbf9fa23466ae6021d3"),
+}
+"""The official archives by the clean dataset they corrupt (Zenodo records 2535967 and 3555552, MD5 as listed)."""
 
 CIFAR_C_CORRUPTIONS: tuple[str, ...] = tuple(name for names in CIFAR_C_CATEGORIES.values() for name in names)
 
@@ -79,6 +100,63 @@ def load_cifar_c(
     label_start = start if len(labels) == len(images) else 0
     label_block = np.array(labels[label_start : label_start + count], dtype=np.int64)
     return torch.from_numpy(block).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(label_block)
+
+
+def cifar_c_for_task(task) -> Path:
+    """The release folder for a :class:`~actsearch.trainers.Task` with ``corruptions: cifar-c``: its dataset,
+    under its data root, downloaded if ``task.download``; the files are 32x32, so ``image_size`` must be too."""
+    if task.image_size not in (None, 32):
+        raise ConfigError(f"task.image_size = {task.image_size} but the official CIFAR-C images are 32x32; leave "
+                          "image_size unset (or 32) to score them, or use generated corruptions")
+    return find_cifar_c(task.dataset, task.root, download=task.download)
+
+
+def find_cifar_c(dataset: str, root: str | os.PathLike, *, download: bool = False) -> Path:
+    """The CIFAR-C release folder for ``dataset`` (cifar10 or cifar100) under ``root``, e.g. ``root/CIFAR-10-C``.
+
+    A folder is complete when it holds labels.npy and the 19 ``<corruption>.npy`` files. An incomplete one is
+    downloaded (:func:`download_cifar_c`) when ``download`` is true; otherwise a
+    :class:`~actsearch.errors.ConfigError` names the folder it looked in, what is missing and how to get it.
+    """
+    if dataset not in CIFAR_C_ARCHIVES:
+        raise ConfigError(f"the official CIFAR-C files exist for {' and '.join(CIFAR_C_ARCHIVES)} only, not for "
+                          f"dataset {dataset!r}; use generated corruptions ('all', a category or names) instead")
+    archive = CIFAR_C_ARCHIVES[dataset]
+    folder = Path(root).expanduser() / archive.folder
+    missing = _missing_files(folder)
+    if missing and download:
+        download_cifar_c(dataset, root)
+        missing = _missing_files(folder)
+    if missing:
+        what = "does not exist" if not folder.is_dir() else f"lacks {', '.join(missing)}"
+        raise ConfigError(
+            f"CIFAR-C folder {str(folder)!r} {what}; get the files with `download: true` in the study's task "
+            f"section, `--download` on the command line or Task(download=True) (about 2.9 GB from {archive.url}), "
+            f"or extract {archive.url.rsplit('/', 1)[1]} into {str(folder.parent)!r} yourself"
+        )
+    return folder
+
+
+def download_cifar_c(dataset: str, root: str | os.PathLike) -> Path:
+    """Download the official archive for ``dataset`` into ``root``, check its MD5, extract it and delete the
+    tar; returns the release folder. Uses ``torchvision.datasets.utils.download_and_extract_archive``."""
+    if dataset not in CIFAR_C_ARCHIVES:
+        raise ConfigError(f"no CIFAR-C archive for dataset {dataset!r}; allowed: {', '.join(CIFAR_C_ARCHIVES)}")
+    archive = CIFAR_C_ARCHIVES[dataset]
+    root = Path(root).expanduser()
+    filename = archive.url.rsplit("/", 1)[1]
+    try:
+        download_and_extract_archive(archive.url, download_root=str(root), filename=filename, md5=archive.md5,
+                                     remove_finished=True)
+    except (URLError, OSError, RuntimeError) as error:
+        raise ConfigError(f"could not download {archive.url} into {str(root)!r} ({error}); download it by hand "
+                          f"(MD5 {archive.md5}) and extract it there") from error
+    return root / archive.folder
+
+
+def _missing_files(folder: Path) -> list[str]:
+    names = ["labels.npy", *(f"{name}.npy" for name in CIFAR_C_CORRUPTIONS)]
+    return [name for name in names if not (folder / name).is_file()]
 
 
 def _check_folder(folder: str | os.PathLike) -> Path:

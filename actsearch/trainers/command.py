@@ -74,6 +74,8 @@ def format_report(report: Mapping[str, object]) -> str:
     corrupted = result["corrupted"]
     if corrupted is not None:
         split = "test" if result["test_accuracy"] is not None else "validation"
+        if task.get("corruptions") in ("cifar-c", ["cifar-c"]):
+            split = f"official {'CIFAR-100-C' if task['dataset'] == 'cifar100' else 'CIFAR-10-C'} files"
         rows.append((f"corrupted accuracy ({split})", _percent(corrupted["mean"])))
         rows += [(f"  {category}", _percent(value)) for category, value in corrupted.get("per_category", {}).items()]
         rows += [(f"  severity {severity}", _percent(value))

@@ -26,7 +26,8 @@ import torch.nn as nn
 
 from actsearch.errors import ConfigError
 from actsearch.trainers.augment import Augmentation, default_padding
-from actsearch.trainers.corruptions import resolve_corruptions
+from actsearch.trainers.cifar_c import cifar_c_for_task
+from actsearch.trainers.corruptions import CIFAR_C, resolve_corruptions
 from actsearch.trainers.data import DeviceData, load_data
 from actsearch.trainers.evaluate import Preprocess, evaluate, measure_latency, synchronize
 from actsearch.trainers.hparams import resolve_hparams
@@ -34,7 +35,7 @@ from actsearch.trainers.indices import epoch_batches, steps_per_epoch
 from actsearch.trainers.networks import build_network
 from actsearch.trainers.optim import build_optimizer, build_scheduler
 from actsearch.trainers.result import DivergenceError, TrialOutOfMemoryError, TrialResult
-from actsearch.trainers.robustness import evaluate_corrupted
+from actsearch.trainers.robustness import evaluate_cifar_c, evaluate_corrupted
 from actsearch.trainers.task import Task, resolve_device
 
 __all__ = ["run_trial"]
@@ -61,6 +62,8 @@ def run_trial(task: Task, plan, hparams: Mapping[str, object] | None = None, *, 
     hparams = resolve_hparams(hparams)
     device = resolve_device(task.device)
     corruptions = resolve_corruptions(task.corruptions) if task.corruptions is not None else None
+    if corruptions == [CIFAR_C]:  # found (or downloaded) before training, so a missing file fails fast
+        corruptions = cifar_c_for_task(task)
     try:
         with _seeded(task.seed, device), _algorithms(task.deterministic, device):
             data = load_data(task, device) if data is None else data.to(device)
@@ -145,7 +148,11 @@ def _train(task: Task, plan, hparams: dict, data: DeviceData, on_epoch: EpochCal
     latency_batch = torch.arange(task.batch_size, device=device) % len(data.val_images)
     latency_ms = measure_latency(forward, data.val_images[latency_batch], preprocess)
     corrupted = None
-    if corruptions is not None:
+    if isinstance(corruptions, os.PathLike):  # the CIFAR-C release folder, else corruption names or None
+        corrupted = evaluate_cifar_c(model, corruptions, mean=data.mean, std=data.std, corruptions="all",
+                                     severities=task.severities, batch_size=hparams["eval_batch_size"],
+                                     limit=task.corruption_images)
+    elif corruptions is not None:
         images, labels = (data.test_images, data.test_labels) if evaluate_test else (data.val_images, data.val_labels)
         limit = task.corruption_images or len(images)
         corrupted = evaluate_corrupted(model, images[:limit], labels[:limit], mean=data.mean, std=data.std,

@@ -29,6 +29,7 @@ from torch import nn
 from actsearch.errors import ConfigError
 from actsearch.trainers.cifar_c import CIFAR_C_CATEGORIES, CIFAR_C_CORRUPTIONS, cifar_c_corruptions, load_cifar_c
 from actsearch.trainers.corruptions import (
+    CIFAR_C,
     CORRUPTION_CATEGORIES,
     CORRUPTIONS,
     SEVERITIES,
@@ -62,6 +63,8 @@ def evaluate_corrupted(
     names = resolve_corruptions(corruptions)
     if not names:
         raise ConfigError("no corruptions to evaluate; give corruption names, category names or 'all'")
+    if names == [CIFAR_C]:
+        raise ConfigError(f"{CIFAR_C!r} is scored from the official files, not generated: use evaluate_cifar_c")
     levels = _check_severities(severities)
     _check_batch(images, labels, batch_size)
     labels = labels.to(images.device)
@@ -94,8 +97,8 @@ def evaluate_cifar_c(
     """Accuracy of ``model`` on the official CIFAR-C files in ``folder``, in :func:`evaluate_corrupted`'s format.
 
     ``corruptions=None`` takes every corruption file present in the folder; otherwise names or categories
-    of the release (including snow, frost and spatter) or 'all' (each file must then exist). ``limit``
-    keeps the first images of every severity block; ``device`` defaults to the model's.
+    of the release or 'all' (each file must then exist). ``limit`` keeps the first images of every severity
+    block; ``device`` defaults to the model's.
     """
     names = cifar_c_corruptions(folder) if corruptions is None else _resolve_cifar_c(corruptions)
     if not names:
