@@ -25,6 +25,7 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 _EPILOG = """\
 examples:
   actsearch run studies/quickstart.yaml          # search (resumes if the study exists)
+  actsearch confirm studies/quickstart.yaml      # re-train the finalists on several seeds, with statistics
   actsearch status studies/quickstart.yaml       # counts, best trials, failures
   actsearch export studies/quickstart.yaml -o best.json
   actsearch train --config best.json --study studies/quickstart.yaml
@@ -87,6 +88,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     command = _command(
         commands,
+        "confirm",
+        "re-train the best configurations and the baselines on several seeds, and compare them",
+        [
+            "actsearch confirm studies/quickstart.yaml --top 3 --seeds 5",
+            "actsearch confirm studies/quickstart.yaml --only-baselines --seeds 10 --json",
+        ],
+        "Re-train the search's finalists (the best distinct configurations) and the baselines on several "
+        "paired seeds at the study file's `confirm:` budget, then report mean, std and 95% CI per "
+        "configuration, paired tests against each baseline (Holm-corrected) and the proxy's rank fidelity. "
+        "Resumes when run again; results in runs/<name>/confirm.json. --only-baselines evaluates the "
+        "study's baselines alone, with no search needed.",
+    )
+    _add_study_argument(command)
+    command.add_argument("--top", type=int, metavar="K", help="finalists to confirm (overrides confirm.top)")
+    command.add_argument("--seeds", type=int, metavar="N", help="seeds per configuration (overrides confirm.seeds)")
+    command.add_argument("--workers", type=int, metavar="N", help="parallel runs (overrides execution.workers)")
+    command.add_argument(
+        "--ray-address", metavar="ADDR", help="join a running Ray cluster (e.g. 10.0.0.1:6379) instead of starting one"
+    )
+    command.add_argument("--only-baselines", action="store_true", help="confirm the baselines alone (no search)")
+    command.add_argument("--json", action="store_true", help="print the results as JSON (as confirm.json holds them)")
+
+    command = _command(
+        commands,
         "status",
         "show trial counts, best trials, running trials and failures",
         ["actsearch status studies/quickstart.yaml"],
@@ -103,15 +128,17 @@ def build_parser() -> argparse.ArgumentParser:
             "actsearch export studies/cifar10-robust.yaml -o best.yaml --pick best:corrupted_accuracy",
             "actsearch export studies/quickstart.yaml -o best.json --weights best.pt",
         ],
-        "Write the best trial's placement plan, training config, objective values and provenance.",
+        "Write the best configuration's placement plan, training config, objective values and provenance "
+        "(with the confirm statistics when a confirm stage has finished).",
     )
     _add_study_argument(command)
     command.add_argument("-o", "--output", required=True, metavar="PATH", help="output file, .json or .yaml")
     command.add_argument(
         "--pick",
         metavar="RULE",
-        help="several objectives: which Pareto trial to export: best:<objective>, knee, trial:<number>, "
-        "or an index into the ranked list that status shows (default: knee)",
+        help="default: the best confirmed mean once `actsearch confirm` has finished, else the best proxy trial "
+        "(several objectives: the knee); on the search's proxy scores: proxy, best:<objective>, knee, "
+        "trial:<number>, or an index into the ranked list that status shows",
     )
     command.add_argument("--weights", metavar="PATH", help="also write that trial's trained weights (a torch.save "
                          "state_dict, stored when the study's tracking.weights keeps them)")
@@ -232,6 +259,27 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK if summary.finished >= summary.target or planned else EXIT_FAILED
 
 
+def _confirm(args: argparse.Namespace) -> int:
+    from actsearch.search import run_confirm
+    from actsearch.study import format_confirm
+
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    run = run_confirm(
+        _load_study(args),
+        top=args.top,
+        seeds=args.seeds,
+        only_baselines=args.only_baselines,
+        workers=args.workers,
+        ray_address=args.ray_address,
+        runs_dir=args.runs_dir,
+        progress=not args.quiet,
+        verbose=args.verbose,
+    )
+    print(json.dumps(run.summary, indent=2) if args.json else format_confirm(run.summary))
+    return EXIT_OK if run.summary["finished"] else EXIT_FAILED
+
+
 def _status(args: argparse.Namespace) -> int:
     from actsearch.report import study_status
 
@@ -320,10 +368,12 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from actsearch.report import write_report
-    from actsearch.study import load_study
+    from actsearch.study import confirm_summary_of, load_study
 
-    study = load_study(_load_study(args), runs_dir=args.runs_dir)
-    paths = write_report(study, args.output, top=args.top)
+    study_file = _load_study(args)
+    study = load_study(study_file, runs_dir=args.runs_dir)
+    confirm = confirm_summary_of(study_file, runs_dir=args.runs_dir)
+    paths = write_report(study, args.output, top=args.top, confirm=confirm)
     print(f"wrote {paths.html}, {paths.summary} and {len(paths.figures)} PNG figures")
     return EXIT_OK
 
@@ -341,6 +391,7 @@ def _dashboard(args: argparse.Namespace) -> int:
 _COMMANDS = {
     "run": _run,
     "resume": _run,
+    "confirm": _confirm,
     "status": _status,
     "export": _export,
     "train": _train,
@@ -373,8 +424,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     except KeyboardInterrupt:
         runs_dir = f" --runs-dir {args.runs_dir}" if getattr(args, "runs_dir", ".") != "." else ""
-        resume_hint = (f"; continue with: actsearch resume {args.study}{runs_dir}"
-                       if args.command in ("run", "resume") else "")
+        again = {"run": "resume", "resume": "resume", "confirm": "confirm"}.get(args.command)
+        resume_hint = f"; continue with: actsearch {again} {args.study}{runs_dir}" if again else ""
         print(f"actsearch {args.command}: interrupted{resume_hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
 

@@ -212,7 +212,8 @@ def test_single_objective_summary_agrees_with_study(single):
     assert summary["best_trials"][0]["values"] == {"val_accuracy": best.value}
     assert summary["best_trials"][0]["config"] == best.user_attrs["config"]
     assert summary["pareto_front"] is None
-    assert set(summary["notes"]) == {"pareto"}
+    assert set(summary["notes"]) == {"pareto", "confirm"}  # no confirm stage ran
+    assert summary["confirm"] is None
     ranked = sorted(done, key=lambda t: -t.value)[:5]
     assert [t["number"] for t in summary["top_trials"]] == [t.number for t in ranked]
     assert [t["rank"] for t in summary["top_trials"]] == [1, 2, 3, 4, 5]

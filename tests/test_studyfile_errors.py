@@ -32,7 +32,7 @@ def errors_of(tmp_path, text: str) -> tuple[str, list[str]]:
 CASES = [
     ("unknown top-level key", study(sampelr="tpe"),
      "sampelr: unknown key 'sampelr'; allowed: name, description, imports, task, space, objectives, sampler, pruner, "
-     "budget, execution, tracking, storage, seed, baselines; did you mean 'sampler'?"),
+     "budget, execution, tracking, storage, seed, baselines, confirm; did you mean 'sampler'?"),
     ("unknown task key", study(task=TASK | {"epoch": 3}), "task.epoch: unknown key 'epoch'; allowed: dataset,"),
     ("task key suggestion", study(task=TASK | {"epoch": 3}), "task.epoch: unknown key ...; did you mean 'epochs'?"),
     ("wrong type", study(task=TASK | {"epochs": "ten"}), "task.epochs: input should be a valid integer; got 'ten'"),

@@ -76,6 +76,7 @@ class ReportData:
     curves: tuple[LearningCurve, ...]
     importances: dict[str, dict[str, float]] | None
     notes: dict[str, str]
+    confirm: dict[str, Any] | None = None  # the confirm stage's summary (confirm.json), when there is one
 
     @property
     def multi_objective(self) -> bool:
@@ -160,6 +161,7 @@ class ReportData:
             "families": self._family_stats(),
             "param_importances": self.importances,
             "corruption": self.corruption() or None,
+            "confirm": self.confirm,
             "notes": self.notes,
         }
         return _jsonable(summary)
@@ -204,8 +206,11 @@ class ReportData:
         return stats
 
 
-def collect_report_data(study: optuna.Study, *, top: int = 10) -> ReportData:
-    """Read a study and compute what a report shows; ConfigError if no trial has completed."""
+def collect_report_data(study: optuna.Study, *, top: int = 10, confirm: dict[str, Any] | None = None) -> ReportData:
+    """Read a study and compute what a report shows; ConfigError if no trial has completed.
+
+    ``confirm`` is the confirm stage's summary (:func:`actsearch.study.confirm_summary_of`), if any.
+    """
     if top < 1:
         raise ConfigError(f"top must be a positive number of trials, got {top}")
     trials = tuple(study.get_trials(deepcopy=False))
@@ -236,7 +241,10 @@ def collect_report_data(study: optuna.Study, *, top: int = 10) -> ReportData:
         curves=tuple(_learning_curves(trials)),
         importances=_importances(study, complete, objectives, notes),
         notes=notes,
+        confirm=confirm,
     )
+    if confirm is None:
+        notes["confirm"] = "no confirm stage yet: `actsearch confirm STUDY_FILE` re-trains the finalists on seeds"
     if not data.curves:
         notes["learning_curves"] = "no trial reported per-epoch values"
     if len(directions) == 1:

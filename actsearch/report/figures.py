@@ -1,8 +1,8 @@
 """Interactive (plotly) figures of a report.
 
 Optuna's ``optuna.visualization`` draws the history, importances, learning curves and Pareto front;
-this module adds what Optuna lacks: the objective per activation family and the corruption breakdown
-of the top configurations.
+this module adds what Optuna lacks: the objective per activation family, the corruption breakdown
+of the top configurations and the confirm stage (values over seeds, proxy against confirmed).
 
 Example:
     >>> import optuna
@@ -28,11 +28,13 @@ from plotly.subplots import make_subplots
 from actsearch.report.data import ReportData, importance_evaluator
 
 __all__ = [
+    "confirm_figures",
     "corruption_figure",
     "family_figure",
     "history_figures",
     "importance_figures",
     "learning_curve_figure",
+    "fidelity_text",
     "pareto_figure",
 ]
 
@@ -167,3 +169,39 @@ def corruption_figure(data: ReportData) -> go.Figure:
     figure.update_yaxes(title_text="accuracy", row=1, col=1)
     figure.update_xaxes(title_text="severity", type="category", row=1, col=2)
     return figure.update_layout(title="Corruption breakdown of the top configurations", barmode="group")
+
+
+def confirm_figures(data: ReportData) -> tuple[go.Figure, go.Figure]:
+    """The confirm stage: each configuration's values over seeds (box and points), and the search's proxy
+    score against the confirmed mean with the rank correlations."""
+    confirm = data.confirm
+    objective = confirm["objectives"][0]["name"]
+    entries = confirm["finalists"] + confirm["baselines"]
+    strip = go.Figure()
+    for entry in entries:
+        name = entry["label"] + (" [baseline]" if entry["kind"] == "baseline" else "")
+        strip.add_trace(go.Box(y=entry["values"][objective], name=name, boxpoints="all", jitter=0.3, pointpos=0,
+                               boxmean=True, text=[f"seed {seed}" for seed in entry["seeds"]],
+                               hovertemplate="%{text}<br>%{y}<extra></extra>", showlegend=False))
+    strip.update_layout(title=f"Confirmed {objective} on {confirm['evaluate']} over seeds (dashed line: mean)",
+                        yaxis_title=objective)
+    scored = [entry for entry in entries if entry["proxy_score"] is not None and entry["mean"] is not None]
+    scatter = go.Figure(go.Scatter(
+        x=[entry["proxy_score"] for entry in scored],
+        y=[entry["mean"] for entry in scored],
+        error_y={"type": "data", "symmetric": False,
+                 "array": [(entry["ci95"] or [entry["mean"]] * 2)[1] - entry["mean"] for entry in scored],
+                 "arrayminus": [entry["mean"] - (entry["ci95"] or [entry["mean"]] * 2)[0] for entry in scored]},
+        mode="markers+text", text=[entry["label"] for entry in scored], textposition="top center",
+    ))
+    scatter.update_layout(title=f"Proxy score against confirmed mean ({fidelity_text(confirm['fidelity'])})",
+                          xaxis_title=f"proxy {objective} (search)",
+                          yaxis_title=f"confirmed mean {objective} (95% CI)")
+    return strip, scatter
+
+
+def fidelity_text(fidelity: dict) -> str:
+    """``Spearman 0.80, Kendall 0.67, n=4`` (or why there is none)."""
+    if fidelity["spearman"] is None:
+        return f"no rank correlation: {fidelity['n']} configurations with a proxy score"
+    return f"Spearman {fidelity['spearman']:.2f}, Kendall {fidelity['kendall']:.2f}, n={fidelity['n']}"

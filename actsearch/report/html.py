@@ -23,7 +23,7 @@ import plotly.offline
 
 from actsearch.report.data import ReportData, describe_config
 
-__all__ = ["Section", "render_html", "study_header", "top_trials_table"]
+__all__ = ["Section", "confirm_table", "render_html", "study_header", "top_trials_table"]
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; padding: 0 1rem; color: #222; }
@@ -136,3 +136,26 @@ def top_trials_table(data: ReportData) -> str:
         lines.append("<tr>" + "".join(cells) + "</tr>")
     lines.append("</tbody></table>")
     return "\n".join(lines)
+
+
+def confirm_table(confirm: dict) -> str:
+    """One row per confirmed configuration: proxy score, mean, std, 95% CI, seeds and the comparisons."""
+    head = ["Configuration", "Kind", "Proxy", "Mean", "Std", "95% CI", "Seeds", "Against baselines"]
+    lines = ['<table id="table-confirm">', "<thead><tr>"]
+    lines += [f"<th>{html.escape(h)}</th>" for h in head]
+    lines.append("</tr></thead><tbody>")
+    for entry in confirm["finalists"] + confirm["baselines"]:
+        interval = f"{entry['ci95'][0]:.4g}..{entry['ci95'][1]:.4g}" if entry["ci95"] else "-"
+        against = "; ".join(
+            f"{c['baseline']}: {c['diff']:+.4g}" + (f" (p={c['p_holm']:.2g} Holm)" if c["p_holm"] is not None else "")
+            for c in entry["vs_baselines"] if c["diff"] is not None
+        )
+        cells = [entry["label"], entry["kind"], _maybe(entry["proxy_score"]), _maybe(entry["mean"]),
+                 _maybe(entry["std"]), interval, str(len(entry["seeds"])), against or "-"]
+        lines.append("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) + "</tr>")
+    lines.append("</tbody></table>")
+    return "\n".join(lines)
+
+
+def _maybe(value: float | None) -> str:
+    return f"{value:.4g}" if value is not None else "-"

@@ -28,7 +28,7 @@ from actsearch.report.data import ReportData
 
 __all__ = ["PNG_NAMES", "write_pngs"]
 
-PNG_NAMES = ("history", "families", "learning_curves", "pareto", "corruption")
+PNG_NAMES = ("history", "families", "learning_curves", "pareto", "corruption", "confirm")
 DPI = 120
 _COLOURS = tuple(f"tab:{name}" for name in ("blue", "orange", "green", "red", "purple", "brown", "pink", "olive",
                                               "cyan", "gray"))
@@ -44,6 +44,8 @@ def write_pngs(data: ReportData, folder: Path) -> dict[str, Path]:
         figures["pareto"] = _pareto(data)
     if data.corruption():
         figures["corruption"] = _corruption(data)
+    if data.confirm is not None:
+        figures["confirm"] = _confirm(data.confirm)
     paths = {}
     for name, figure in figures.items():
         paths[name] = folder / f"{name}.png"
@@ -162,4 +164,34 @@ def _corruption(data: ReportData) -> Figure:
         axis.legend(loc="best", fontsize="x-small")
     for axis in (by_category, by_severity):
         axis.grid(alpha=0.3, axis="y")
+    return figure
+
+
+def _confirm(confirm: dict) -> Figure:
+    figure, (by_seed, fidelity) = _panels(2)
+    objective = confirm["objectives"][0]["name"]
+    entries = confirm["finalists"] + confirm["baselines"]
+    positions = np.arange(1, len(entries) + 1)
+    jitter = np.random.default_rng(0)
+    values = [entry["values"][objective] for entry in entries]
+    if all(values):
+        by_seed.boxplot(values, positions=positions, widths=0.5, showmeans=True, showfliers=False)
+    for position, entry_values in zip(positions, values):
+        by_seed.scatter(position + jitter.uniform(-0.12, 0.12, len(entry_values)), entry_values, s=16, alpha=0.7)
+    labels = [entry["label"] + (" [b]" if entry["kind"] == "baseline" else "") for entry in entries]
+    by_seed.set_xticks(positions, labels, rotation=30, ha="right")
+    by_seed.set(title=f"Confirmed {objective} on {confirm['evaluate']} per seed", ylabel=objective)
+    by_seed.grid(alpha=0.3, axis="y")
+    scored = [entry for entry in entries if entry["proxy_score"] is not None and entry["mean"] is not None]
+    for entry in scored:
+        low, high = entry["ci95"] or (entry["mean"], entry["mean"])
+        fidelity.errorbar(entry["proxy_score"], entry["mean"], yerr=[[entry["mean"] - low], [high - entry["mean"]]],
+                          fmt="o", capsize=3)
+        fidelity.annotate(entry["label"], (entry["proxy_score"], entry["mean"]), fontsize="x-small",
+                          textcoords="offset points", xytext=(4, 4))
+    rho = confirm["fidelity"]
+    correlation = "" if rho["spearman"] is None else f": Spearman {rho['spearman']:.2f}, Kendall {rho['kendall']:.2f}"
+    fidelity.set(title=f"Proxy against confirmed{correlation}", xlabel=f"proxy {objective} (search)",
+                 ylabel=f"confirmed mean {objective} (95% CI)")
+    fidelity.grid(alpha=0.3)
     return figure

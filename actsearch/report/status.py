@@ -1,8 +1,8 @@
 """``actsearch status``: a study at a glance, as text.
 
 Counts by state, the families of the space no trial completed, the best trials with their decoded
-configurations, the running trials (epoch and latest metrics), and the failures with their reasons.
-Reads the study and the trial logs only; safe while a driver runs.
+configurations, the running trials (epoch and latest metrics), the failures with their reasons, and the
+confirm table once a confirm stage started. Reads the study and the trial logs only; safe while a driver runs.
 
 Example:
     >>> from actsearch.study import load_study_file
@@ -20,10 +20,13 @@ from pathlib import Path
 
 from optuna.trial import FrozenTrial, TrialState
 
+from actsearch.errors import ConfigError
 from actsearch.report.data import describe_config
 from actsearch.study import (
     FINISHED_STATES,
     StudyFile,
+    confirm_summary_of,
+    format_confirm,
     load_study,
     ranked_candidates,
     read_trial_log,
@@ -39,7 +42,14 @@ _STATE_ORDER = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialSt
 
 def study_status(study_file: StudyFile, *, runs_dir: str | Path = ".", top: int = 5) -> str:
     """A multi-line report of the study's state; ConfigError when the study does not exist yet."""
-    study = load_study(study_file, runs_dir=runs_dir)
+    confirm = confirm_summary_of(study_file, runs_dir=runs_dir)
+    try:
+        study = load_study(study_file, runs_dir=runs_dir)
+    except ConfigError:
+        if confirm is None:
+            raise
+        # `actsearch confirm --only-baselines` ran without a search
+        return f"study {study_file.name}: no search yet\n{format_confirm(confirm)}"
     trials = study.get_trials(deepcopy=False)
     objectives = [objective.name for objective in study_file.objectives]
     states = Counter(trial.state.name for trial in trials)
@@ -76,6 +86,8 @@ def study_status(study_file: StudyFile, *, runs_dir: str | Path = ".", top: int 
             f"  #{trial.number}: {trial.user_attrs.get('fail_reason', 'unknown')}{_attempt_text(trial)}"
             for trial in failed
         ]
+    if confirm is not None:
+        lines.append(format_confirm(confirm))
     return "\n".join(lines)
 
 

@@ -52,10 +52,13 @@ class ReportPaths:
         return [self.html, self.summary, *self.figures.values()]
 
 
-def write_report(study: optuna.Study, out_dir: str | os.PathLike[str], *, top: int = 10) -> ReportPaths:
+def write_report(
+    study: optuna.Study, out_dir: str | os.PathLike[str], *, top: int = 10, confirm: dict | None = None
+) -> ReportPaths:
     """Write the report of ``study`` into ``out_dir`` (created if needed) and return the file paths.
 
-    ``top`` is the number of best trials shown in the table and the corruption breakdown. Files are
+    ``top`` is the number of best trials shown in the table and the corruption breakdown; ``confirm`` the
+    confirm stage's summary (:func:`actsearch.study.confirm_summary_of`), shown in its own section. Files are
     built in a scratch folder and moved into ``out_dir`` only once all of them exist, so a failure leaves
     ``out_dir`` as it was. Raises ConfigError when no trial has completed.
     """
@@ -63,7 +66,7 @@ def write_report(study: optuna.Study, out_dir: str | os.PathLike[str], *, top: i
     from actsearch.report.html import render_html, study_header
     from actsearch.report.png import PNG_NAMES, write_pngs
 
-    data = collect_report_data(study, top=top)
+    data = collect_report_data(study, top=top, confirm=confirm)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"report output '{out}' is a file; give a folder (it is created if missing)")
@@ -100,7 +103,7 @@ def write_report(study: optuna.Study, out_dir: str | os.PathLike[str], *, top: i
 
 def _sections(study: optuna.Study, data: ReportData) -> list[Section]:
     from actsearch.report import figures
-    from actsearch.report.html import Section, top_trials_table
+    from actsearch.report.html import Section, confirm_table, top_trials_table
 
     return [
         Section("history", "Optimization history", figures.history_figures(study, data)),
@@ -138,7 +141,21 @@ def _sections(study: optuna.Study, data: ReportData) -> list[Section]:
             description=f"Accuracy under corruption of the top {len(data.top)} configurations that have it.",
         ),
         Section("top-trials", f"Top {len(data.top)} trials", body=top_trials_table(data), description=_ranking(data)),
+        Section(
+            "confirm",
+            "Confirm stage",
+            figures.confirm_figures(data) if data.confirm is not None else (),
+            note=data.notes.get("confirm") or (data.confirm or {}).get("fidelity", {}).get("warning"),
+            description=_confirm_description(data.confirm) if data.confirm is not None else None,
+            body=confirm_table(data.confirm) if data.confirm is not None else "",
+        ),
     ]
+
+
+def _confirm_description(confirm: dict) -> str:
+    return (f"The finalists and baselines re-trained on seeds {confirm['seeds']}, scored on {confirm['evaluate']}; "
+            f"comparisons are paired by seed (t-test, Wilcoxon; Holm over the finalists). Verdict: "
+            + confirm["verdict"].replace("\n", "; "))
 
 
 def _ranking(data: ReportData) -> str:

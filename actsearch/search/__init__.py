@@ -1,4 +1,4 @@
-"""The search on Ray: the driver, its workers, the pruning broker and the cluster session.
+"""The search on Ray: the driver, the confirm driver, their workers, the pruning broker and the cluster session.
 
 Only this package imports Ray; reading, exporting and reporting a study live in :mod:`actsearch.study` and
 :mod:`actsearch.report`.
@@ -12,11 +12,13 @@ Example:
 
 from actsearch.search.broker import PruningBroker
 from actsearch.search.cluster import RaySession, WorkerSlots, plan_slots
+from actsearch.search.confirm import ConfirmRun, run_confirm
 from actsearch.search.driver import RunSummary, run_study
 from actsearch.search.runner import TrainerRunner, TrialRunner
 from actsearch.search.worker import TrialWorker
 
 __all__ = [
+    "ConfirmRun",
     "PruningBroker",
     "RaySession",
     "RunSummary",
@@ -25,5 +27,6 @@ __all__ = [
     "TrialWorker",
     "WorkerSlots",
     "plan_slots",
+    "run_confirm",
     "run_study",
 ]

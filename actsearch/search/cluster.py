@@ -33,7 +33,7 @@ from actsearch.search.runner import TrialRunner
 from actsearch.search.worker import TrialWorker
 from actsearch.study.plugins import ImportEntry
 
-__all__ = ["RaySession", "WorkerSlots", "plan_slots"]
+__all__ = ["RaySession", "WorkerSlots", "error_lines", "plan_slots"]
 
 logger = logging.getLogger(__name__)
 
@@ -191,3 +191,12 @@ def _check_reachable(address: str) -> None:
             f"cannot reach the Ray cluster at {address!r} ({error.strerror or error}); allowed: the address of a "
             "running head node (`ray start --head --port=6379` on it, then HEAD_IP:6379), or none for a local Ray"
         ) from None
+
+
+def error_lines(error: BaseException) -> str:
+    """The informative lines of a long Ray error: its first, and its last (the underlying exception)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    text = lines[0][:300]
+    return text if len(lines) == 1 else f"{text} ... {lines[-1][:300]}"

@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 import time
@@ -27,14 +26,15 @@ from optuna.trial import TrialState
 
 from actsearch.activations import cpu_kernels_available
 from actsearch.errors import ActsearchError, ConfigError
-from actsearch.search.cluster import RaySession
-from actsearch.search.progress import TrialProgress, epoch_line, trial_line
+from actsearch.search.cluster import RaySession, error_lines
+from actsearch.search.progress import TrialProgress, epoch_line, optuna_verbosity, trial_line
 from actsearch.search.runner import TrainerRunner, TrialRunner
 from actsearch.search.timeouts import TrialTimeLimit
 from actsearch.search.tracking import TrialCallback, TrialTracking
 from actsearch.study import (
     FINISHED_STATES,
     OBJECTIVES,
+    RETRIED_FAILURES,
     DriverLock,
     EarlyFailures,
     MissingObjectiveError,
@@ -57,8 +57,6 @@ __all__ = ["RunSummary", "run_study"]
 
 logger = logging.getLogger(__name__)
 
-# Failures worth another attempt with the same parameters: not the configuration's fault.
-RETRIED_FAILURES = ("worker_died", "out_of_memory", "missing_dataset")
 # How often the loop wakes up without news, to refresh the bar and check the timeout (seconds).
 _POLL_S = 1.0
 
@@ -124,7 +122,7 @@ def run_study(
     run_dir = run_directory(study_file.name, runs_dir)
     execution = study_file.execution
     address = ray_address or execution.ray_address
-    with _optuna_verbosity(verbose):
+    with optuna_verbosity(verbose):
         # What every worker would trip over is checked first, and nothing is written before Ray is up.
         check_network(study_file)
         for warning in study_warnings(study_file):
@@ -168,17 +166,6 @@ def _check_cluster(study_file: StudyFile, session: RaySession, *, local: bool) -
         logger.warning(warning)
     if local:  # the workers share this machine and its files
         check_dataset(study_file)
-
-
-@contextlib.contextmanager
-def _optuna_verbosity(verbose: bool):
-    """Silence Optuna's per-trial INFO lines during a run (the bar and trial logs replace them)."""
-    previous = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
-    try:
-        yield
-    finally:
-        optuna.logging.set_verbosity(previous)
 
 
 @dataclass
@@ -259,7 +246,7 @@ class _Search:
             try:
                 ray.get([worker.ready.remote() for worker in self.workers])
             except ray.exceptions.RayError as error:
-                raise ActsearchError(f"the trial workers could not start: {_error_lines(error)}") from None
+                raise ActsearchError(f"the trial workers could not start: {error_lines(error)}") from None
             self.startup_s = time.perf_counter() - started
             self._timed_loop(progress, verbose)
         finally:
@@ -408,7 +395,7 @@ class _Search:
             reason = "out of memory" if kind == "out_of_memory" else "worker died"
             self._replace_worker(entry.worker)
             return entry, TrialOutcome(
-                entry.trial.number, "failed", fail_kind=kind, fail_reason=f"{reason}: {_error_lines(error)}"
+                entry.trial.number, "failed", fail_kind=kind, fail_reason=f"{reason}: {error_lines(error)}"
             )
         # Epochs whose progress notes had not reached the driver when the trial ended.
         for metrics in ((outcome.result or {}).get("history") or ())[len(entry.history):]:
@@ -533,12 +520,3 @@ class _Search:
             stopped=self.stopped,
             **self.counts,
         )
-
-
-def _error_lines(error: BaseException) -> str:
-    """The informative lines of a long Ray error: its first, and its last (the underlying exception)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    if not lines:
-        return type(error).__name__
-    text = lines[0][:300]
-    return text if len(lines) == 1 else f"{text} ... {lines[-1][:300]}"

@@ -17,16 +17,19 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import contextlib
 import sys
 from typing import TextIO
 
+import optuna
 from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
 from actsearch.spaces import config_labels
 from actsearch.study import TrialOutcome
 
-__all__ = ["TrialProgress", "epoch_line", "trial_line"]
+__all__ = ["TrialProgress", "epoch_line", "optuna_verbosity", "trial_line"]
 
 
 class TrialProgress:
@@ -41,6 +44,7 @@ class TrialProgress:
         enabled: bool = True,
         verbose: bool = False,
         stream: TextIO | None = None,
+        unit: str = "trial",
     ) -> None:
         self._stream = sys.stderr if stream is None else stream
         on_terminal = self._stream.isatty()
@@ -48,7 +52,7 @@ class TrialProgress:
             total=total,
             initial=finished,
             desc=study_name,
-            unit="trial",
+            unit=unit,
             dynamic_ncols=True,
             file=self._stream,
             disable=not (enabled and on_terminal),
@@ -122,3 +126,14 @@ def epoch_line(number: int, epoch: int, epochs: int, metrics: dict) -> str:
 
 def _number(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+@contextlib.contextmanager
+def optuna_verbosity(verbose: bool):
+    """Silence Optuna's per-trial INFO lines during a run (the bar and trial logs replace them)."""
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(previous)

@@ -41,16 +41,18 @@ class TrainerRunner:
     """Default runner: :func:`actsearch.trainers.run_trial` on data loaded to the device once.
 
     A worker keeps one instance for its whole life, so the dataset of a study is loaded on the
-    first trial and reused by every later one.
+    first trial and reused by every later one. ``evaluate_test`` also scores the test split (the confirm
+    stage's runs).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, evaluate_test: bool = False) -> None:
+        self.evaluate_test = evaluate_test
         self._data_key: str | None = None
         self._data: Any = None
 
     def __call__(self, task: Task, config: TrialConfig, on_epoch: EpochCallback, on_trained=None) -> Any:
         return run_trial(task, config.plan, config.train, data=self._device_data(task), on_epoch=on_epoch,
-                         on_trained=on_trained)
+                         on_trained=on_trained, evaluate_test=self.evaluate_test)
 
     def _device_data(self, task: Task) -> Any:
         key = json.dumps(task.to_dict(), sort_keys=True, default=str)

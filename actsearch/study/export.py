@@ -5,9 +5,12 @@ to JSON or YAML: its placement plan, training config, task, objective values and
 trial, dataset, network, seed, package versions). ``load_config`` reads such a file, or a bare
 activation spec / placement plan file, into an :class:`ExportedConfig`.
 
-Pick rules: ``"best:<objective>"`` (best on one objective), ``"knee"`` (the Pareto trial closest to the
-ideal point after min-max scaling each objective), ``"<index>"`` (0 = first of the candidates ranked by
-the first objective, as ``actsearch status`` lists them), ``"trial:<number>"``.
+Once a confirm stage has finished (``actsearch confirm``), the default pick is the configuration with the
+best confirmed mean (several objectives: the knee of the confirmed Pareto set), and its confirm statistics
+go into the provenance. Pick rules, on the search's proxy scores: ``"proxy"`` (the default before a confirm
+stage), ``"best:<objective>"`` (best on one objective), ``"knee"`` (the Pareto trial closest to the ideal
+point after min-max scaling each objective), ``"<index>"`` (0 = first of the candidates ranked by the first
+objective, as ``actsearch status`` lists them), ``"trial:<number>"``.
 
 Example:
     >>> import json, pathlib, tempfile
@@ -21,7 +24,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import math
 import platform
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -35,6 +37,8 @@ from actsearch.version import __version__
 from actsearch.activations import PlacementPlan
 from actsearch.errors import ConfigError
 from actsearch.study.artifacts import download_weights
+from actsearch.study.confirm_report import confirm_summary_of, confirmed_winner
+from actsearch.study.ranking import knee_index, ranked_candidates
 from actsearch.study.resume import load_study
 from actsearch.study.storage import run_directory, storage_description
 from actsearch.study.studyfile import StudyFile
@@ -159,15 +163,30 @@ def export_best(
     file_format = _format_of(output_path)
     study = load_study(study_file, runs_dir=runs_dir)
     objectives = [objective.name for objective in study_file.objectives]
-    trial = pick_trial(study, objectives, pick)
+    confirmed = _finished_confirm(study_file, runs_dir) if pick is None else None
+    winner = confirmed_winner(confirmed) if confirmed is not None else None
+    if winner is not None and winner["proxy_trial"] is not None:
+        trial = study.trials[winner["proxy_trial"]]
+    elif winner is None:
+        trial = pick_trial(study, objectives, None if pick == "proxy" else pick)
+    else:
+        trial = None  # a baseline confirmed without a search trial
+    config = _trial_config(study_file, trial) if trial is not None else _config(winner["config"])
+    provenance = _provenance(study_file, study, trial, pick, runs_dir)
+    if winner is not None:
+        provenance |= {"pick": "confirmed", "confirm": _confirm_provenance(winner, confirmed)}
     if weights_path is not None:
+        if trial is None:
+            raise ConfigError("the confirmed winner is a baseline that no search trial ran, so no weights were "
+                              "stored for it; export without --weights, or use --pick proxy")
         download_weights(trial, run_directory(study_file.name, runs_dir), weights_path)
     exported = ExportedConfig(
-        **_trial_config(study_file, trial),
+        **config,
         task=study.user_attrs.get("actsearch", {}).get("task") or study_file.task.to_dict(),
-        objectives=dict(zip(objectives, trial.values)),
-        metrics={key: value for key, value in trial.user_attrs.get("result", {}).items() if key != "history"},
-        provenance=_provenance(study_file, study, trial, pick, runs_dir),
+        objectives=dict(zip(objectives, trial.values)) if trial is not None else
+        {name: stats["mean"] for name, stats in winner["objectives"].items()},
+        metrics={k: v for k, v in trial.user_attrs.get("result", {}).items() if k != "history"} if trial else {},
+        provenance=provenance,
         pareto=_pareto_entries(study_file, study, objectives) if len(objectives) > 1 else [],
     )
     content = exported.to_dict()
@@ -179,8 +198,22 @@ def export_best(
 
 
 def _trial_config(study_file: StudyFile, trial: FrozenTrial) -> dict:
-    config = trial.user_attrs.get("config") or study_file.space.decode(trial.params).to_dict()
+    return _config(trial.user_attrs.get("config") or study_file.space.decode(trial.params).to_dict())
+
+
+def _config(config: dict) -> dict:
     return {"plan": PlacementPlan.from_dict(config["plan"]), "train": dict(config.get("train") or {})}
+
+
+def _finished_confirm(study_file: StudyFile, runs_dir: str | Path) -> dict | None:
+    summary = confirm_summary_of(study_file, runs_dir=runs_dir)
+    return summary if summary is not None and summary["finished"] else None
+
+
+def _confirm_provenance(winner: dict, summary: dict) -> dict:
+    kept = ("label", "kind", "seeds", "values", "mean", "std", "ci95", "objectives", "vs_baselines", "failed")
+    return {**{key: winner[key] for key in kept}, "evaluate": summary["evaluate"], "task": summary["task"],
+            "fidelity": summary["fidelity"], "verdict": summary["verdict"]}
 
 
 def _pareto_entries(study_file: StudyFile, study: optuna.Study, objectives: list[str]) -> list[dict]:
@@ -199,14 +232,14 @@ def _pareto_entries(study_file: StudyFile, study: optuna.Study, objectives: list
 
 
 def _provenance(
-    study_file: StudyFile, study: optuna.Study, trial: FrozenTrial, pick: str | None, runs_dir: str | Path
+    study_file: StudyFile, study: optuna.Study, trial: FrozenTrial | None, pick: str | None, runs_dir: str | Path
 ) -> dict:
     task = study.user_attrs.get("actsearch", {}).get("task", {})
     provenance = {
         "study": study.study_name,
         "study_file": str(study_file.path),
         "storage": storage_description(study_file.storage, study_file.name, runs_dir),
-        "trial": trial.number,
+        "trial": trial.number if trial is not None else None,
         "pick": pick or ("knee" if len(study.directions) > 1 else "best"),
         "directions": {o.name: o.direction for o in study_file.objectives},
         "dataset": task.get("dataset"),
@@ -216,7 +249,7 @@ def _provenance(
         "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "versions": _versions(),
     }
-    if "baseline" in trial.user_attrs:
+    if trial is not None and "baseline" in trial.user_attrs:
         provenance["baseline"] = trial.user_attrs["baseline"]
     return provenance
 
@@ -231,20 +264,6 @@ def _versions() -> dict:
     return versions
 
 
-def ranked_candidates(study: optuna.Study) -> list[FrozenTrial]:
-    """Trials a pick chooses from, best first by the first objective.
-
-    One objective: every complete trial. Several: the Pareto set.
-    """
-    direction = study.directions[0]
-    if len(study.directions) > 1:
-        candidates = list(study.best_trials)
-    else:
-        candidates = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    sign = -1.0 if direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
-    return sorted(candidates, key=lambda trial: (sign * trial.values[0], trial.number))
-
-
 def pick_trial(study: optuna.Study, objectives: list[str], pick: str | None) -> FrozenTrial:
     """The trial a pick rule designates (see the module docstring)."""
     candidates = ranked_candidates(study)
@@ -257,7 +276,7 @@ def pick_trial(study: optuna.Study, objectives: list[str], pick: str | None) -> 
     rule = (pick or ("knee" if len(objectives) > 1 else "0")).strip()
     allowed = f"allowed: 'knee', 'best:<objective>' with objective in {objectives}, an index, 'trial:<number>'"
     if rule == "knee":
-        return _knee(candidates, study.directions)
+        return candidates[knee_index([trial.values for trial in candidates], study.directions)]
     if rule.startswith("best:"):
         name = rule.split(":", 1)[1]
         if name not in objectives:
@@ -284,19 +303,3 @@ def _integer(text: str, rule: str, allowed: str) -> int:
         return int(text)
     except ValueError:
         raise ConfigError(f"pick {rule!r} is not a valid rule; {allowed}") from None
-
-
-def _knee(candidates: list[FrozenTrial], directions) -> FrozenTrial:
-    """The candidate nearest the ideal point, each objective scaled to [0, 1] with 1 the best seen."""
-    columns = list(zip(*(trial.values for trial in candidates)))
-    scores = []
-    for trial in candidates:
-        distance = 0.0
-        for value, column, direction in zip(trial.values, columns, directions):
-            low, high = min(column), max(column)
-            scaled = 1.0 if high == low else (value - low) / (high - low)
-            if direction == optuna.study.StudyDirection.MINIMIZE:
-                scaled = 1.0 - scaled if high != low else 1.0
-            distance += (1.0 - scaled) ** 2
-        scores.append((math.sqrt(distance), trial.number, trial))
-    return min(scores, key=lambda score: score[:2])[2]

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TrialOutcome"]
+__all__ = ["RETRIED_FAILURES", "TrialOutcome"]
+
+# Failures worth another attempt with the same configuration: not the configuration's fault.
+RETRIED_FAILURES = ("worker_died", "out_of_memory", "missing_dataset")
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The study file's small sections: objectives, sampler, pruner, budget and execution.
+"""The study file's small sections: objectives, sampler, pruner, budget, execution and confirm.
 
 Each is a strict pydantic model; :mod:`actsearch.study.studyfile` assembles them with the task and the
 space into a :class:`~actsearch.study.StudyFile`.
@@ -33,6 +33,7 @@ __all__ = [
     "PRUNERS",
     "SAMPLERS",
     "Budget",
+    "Confirm",
     "Execution",
     "Objective",
     "PrunerConfig",
@@ -312,3 +313,48 @@ class Tracking(Section):
         if isinstance(value, int) and value < 1:
             raise ValueError(f"all, none, or a number k >= 1 (keep the best k); got {value}")
         return value
+
+
+class Confirm(Section):
+    """The ``confirm`` section: how ``actsearch confirm`` re-trains the finalists.
+
+    ``top`` distinct configurations (the best by the first objective; several objectives: the Pareto set,
+    knee first), on ``seeds`` (a count N: the study seed + 0..N-1; or an explicit list), with every baseline
+    too when ``baselines``; ``task`` overrides the study's task for these runs (checked against it by the study
+    file) and ``evaluate`` says which split scores them: ``test`` (never seen by the search) or ``val``.
+
+    >>> Confirm.model_validate({"seeds": 3}).seed_list(study_seed=10)
+    [10, 11, 12]
+    """
+
+    top: int = Field(3, ge=1)
+    seeds: int | list[int] = 5
+    baselines: bool = True
+    task: dict[str, Any] = {}
+    evaluate: Literal["test", "val"] = "test"
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, value: int | list[int]) -> int | list[int]:
+        if isinstance(value, int):
+            if value < 1:
+                raise ValueError(f"a seed count must be >= 1 (or give a list of seeds); got {value}")
+            return value
+        if not value or any(seed < 0 for seed in value) or len(set(value)) != len(value):
+            raise ValueError(f"a list of seeds must be non-empty, distinct and >= 0; got {value!r}")
+        return value
+
+    @field_validator("task")
+    @classmethod
+    def _no_seed(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "seed" in value:
+            raise ValueError("the confirm runs take their seeds from confirm.seeds; remove confirm.task.seed")
+        return value
+
+    def seed_list(self, study_seed: int, count: int | None = None) -> list[int]:
+        """The task seeds of the confirm runs; ``count`` (``--seeds N``) replaces the section's seeds."""
+        if count is not None:
+            return [study_seed + index for index in range(count)]
+        if isinstance(self.seeds, int):
+            return [study_seed + index for index in range(self.seeds)]
+        return list(self.seeds)

@@ -2,9 +2,9 @@
 
 Keys: ``name``, ``description``, ``imports`` (see :mod:`actsearch.study.plugins`), ``task`` (a
 :class:`actsearch.trainers.Task`), ``space`` (see :class:`actsearch.spaces.SearchSpace`), ``objectives``,
-``sampler``, ``pruner``, ``budget``, ``execution``, ``tracking``, ``storage``, ``seed`` and ``baselines``. Every
-problem is reported together, each as ``<file>: <key.path>: <problem>``; ``actsearch validate FILE`` prints them
-(exit 2) or ``OK``.
+``sampler``, ``pruner``, ``budget``, ``execution``, ``tracking``, ``storage``, ``seed``, ``baselines`` and
+``confirm`` (see :class:`~actsearch.study.sections.Confirm`). Every problem is reported together, each as
+``<file>: <key.path>: <problem>``; ``actsearch validate FILE`` prints them (exit 2) or ``OK``.
 
 Example:
     >>> import pathlib, tempfile
@@ -34,13 +34,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from actsearch.errors import ConfigError, join_path, pydantic_problems
+from actsearch.errors import ConfigError, ProblemsError, join_path, pydantic_problems
 from actsearch.spaces import Baseline, Categorical, Fixed, SearchSpace, SearchSpaceError
 from actsearch.study.objectives import OBJECTIVES
 from actsearch.study.plugins import ImportEntry, load_plugins, resolve_imports
 from actsearch.study.sections import (
     SAMPLERS,
     Budget,
+    Confirm,
     Execution,
     Objective,
     PrunerConfig,
@@ -91,6 +92,7 @@ class _Document(Section):
     storage: str | None = None
     seed: int = Field(0, ge=0)
     baselines: list[Any] = []
+    confirm: Confirm = Field(default_factory=Confirm)
 
     @model_validator(mode="before")
     @classmethod
@@ -136,6 +138,7 @@ class StudyFile:
     baselines: list[Baseline]
     imports: tuple[ImportEntry, ...] = ()
     tracking: Tracking = Tracking()
+    confirm: Confirm = Confirm()
 
     @property
     def directions(self) -> list[str]:
@@ -155,6 +158,9 @@ class StudyFile:
             f"epochs{timeout}",
             f"objectives: {objectives}; sampler {self.sampler_config.name}, pruner {self.pruner_config.name}",
             f"baselines: {', '.join(b.name for b in self.baselines) or 'none'}",
+            f"confirm: top {self.confirm.top}{' and the baselines' if self.confirm.baselines else ''} on seeds "
+            f"{self.confirm.seed_list(self.seed)}, evaluated on {self.confirm.evaluate}"
+            + (f", task overrides {self.confirm.task}" if self.confirm.task else ""),
             self.space.describe(),
         ]
         return "\n".join(lines)
@@ -228,6 +234,7 @@ def _study_from_data(data: dict[str, Any], path: Path) -> StudyFile:
         baselines=baselines,
         imports=tuple(imports),
         tracking=document.tracking,
+        confirm=document.confirm,
     )
 
 
@@ -341,7 +348,20 @@ def _check_document(
     if several and objectives_valid and "pruner" not in invalid and pruner.name != "none":
         problems.append(("pruner", f"pruner {pruner.name} cannot be used with several objectives (Optuna prunes "
                                    "single-objective studies only); set `pruner: none`"))
+    if "confirm" not in invalid and "task" not in invalid:
+        _check_confirm_task(document, problems)
     return sampler, pruner
+
+
+def _check_confirm_task(document: _Document, problems: list[tuple[str, str]]) -> None:
+    """The confirm runs' task is the study's with ``confirm.task`` applied: it must be a valid task too."""
+    try:
+        document.task.replace(**document.confirm.task)
+    except ProblemsError as error:
+        problems += [(join_path("confirm.task", key) if key else "confirm.task", message)
+                     for key, message in error.problems]
+    except ConfigError as error:
+        problems.append(("confirm.task", str(error)))
 
 
 def _allowed_keys(loc: tuple) -> list[str]:
