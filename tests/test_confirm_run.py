@@ -240,7 +240,8 @@ def test_real_training_detects_a_crippled_configuration_and_not_an_identical_one
         task: {dataset: digits, network: smallcnn, epochs: 3, batch_size: 64}
         space:
           families: [relu]
-          train: {lr: {low: 1e-5, high: 0.3, log: true}}
+          # chance_patience_epochs 0: the crippled runs must score (near chance), not fail as diverged
+          train: {lr: {low: 1e-5, high: 0.3, log: true}, chance_patience_epochs: 0}
         execution: {workers: 2, cpus_per_trial: 1, gpus_per_trial: 0}
         baselines:
           - {name: good, family: relu, train: {lr: 0.1}}
