@@ -8,7 +8,6 @@ import math
 import numpy as np
 import optuna
 import pytest
-from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 from scipy import stats
 

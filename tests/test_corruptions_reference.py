@@ -104,7 +104,6 @@ def test_jpeg_matches_pil(images_uint8, severity):
         Image.fromarray(image).save(buffer, "JPEG", quality=quality)
         expected.append(np.asarray(Image.open(buffer)))
     expected = np.stack(expected).astype(np.float64)
-    clean = as_hwc(images_uint8).astype(np.float64)
     ours = as_hwc(corrupt(images_uint8.float() / 255, "jpeg_compression", severity)).astype(np.float64) * 255
     assert np.abs(ours - expected).max() < 1e-3  # the same libjpeg settings: identical pixels
 

@@ -6,7 +6,6 @@ import dataclasses
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import optuna

@@ -18,7 +18,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import contextlib
 import sys
 from typing import TextIO
 

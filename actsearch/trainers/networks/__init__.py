@@ -72,7 +72,6 @@ def check_network_name(name: str) -> None:
     if is_network_name(name):
         return
     if isinstance(name, str) and name.startswith(TORCHVISION_PREFIX):
-        model = name[len(TORCHVISION_PREFIX):]
         raise ConfigError(unknown_name("torchvision model", name, [f"{TORCHVISION_PREFIX}{model}"
                                                                    for model in torchvision_model_names()]))
     raise ConfigError(unknown_name("network", name, NETWORKS) + "; or 'tv:<name>' for a torchvision classification "
