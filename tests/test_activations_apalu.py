@@ -12,8 +12,8 @@ def reference(x, a, b):
 
 def test_initial_values_and_formula():
     act = A.APALU()
-    torch.testing.assert_close(act.a, torch.ones(1))
-    torch.testing.assert_close(act.b, torch.ones(1))
+    torch.testing.assert_close(act.a, torch.full((1,), 0.5))  # the measured default: smooth at 0, ReLU's gain
+    torch.testing.assert_close(act.b, torch.full((1,), 0.75))
     with torch.no_grad():
         act.a_raw.fill_(0.3)
         act.b_raw.fill_(-0.4)
@@ -68,3 +68,21 @@ def test_no_overflow_for_large_inputs():
     out = A.APALU()(x)
     out.sum().backward()
     assert torch.isfinite(out).all() and torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("positivity", ["softplus", "clamp"])
+def test_init_and_positivity_options(positivity):
+    act = A.APALU(per_channel=True, num_channels=3, init_a=1.0, init_b=1.5, positivity=positivity)
+    torch.testing.assert_close(act.a, torch.ones(3))
+    torch.testing.assert_close(act.b, torch.full((3,), 1.5))
+    with torch.no_grad():
+        act.a_raw.fill_(-5.0)
+    assert (act.a > 0).all()  # softplus stays positive; the clamp stops at its floor
+    if positivity == "clamp":
+        torch.testing.assert_close(act.a, torch.full((3,), 0.01))
+    x = torch.linspace(-4, 4, 24).view(2, 3, 4)
+    torch.testing.assert_close(act(x), reference(x, act.a.view(1, 3, 1), act.b.view(1, 3, 1)))
+    with pytest.raises(A.ActivationSpecError, match="positivity='abs' is not allowed; allowed: 'softplus', 'clamp'"):
+        A.APALU(positivity="abs")
+    with pytest.raises(A.ActivationSpecError, match="init_b=-1.0 is not allowed"):
+        A.APALU(init_b=-1.0)

@@ -1,11 +1,21 @@
 """ANAct: adaptive normalisation of an activation's forward and backward gains (arXiv 2208.13315).
 
-No official code exists and the exact formula could not be read; the reading adopted here (from the abstract
-and a re-implementation), for a base activation ``f`` and the layer input ``x``:
+No official code exists and the exact formula could not be read (only the abstract and summaries: "keep both
+rho and rho' near unity through a normalization factor lambda", "use mini-batch statistics"). For a base
+activation ``f`` and the layer input ``x``:
 
-- forward gain ``rho = E[f(x)^2] / Var(x)`` and backward gain ``rho' = E[f'(x)^2]``;
-- ``lambda = sqrt((rho + rho') / (2 rho rho'))``, between the ideal scales 1/sqrt(rho) and 1/sqrt(rho');
+- forward gain ``rho`` by ``moments``: ``"centred"`` (default) ``Var(f(x)) / Var(x)``; ``"raw"``
+  ``E[f(x)^2] / E[x^2]``; ``"mixed"`` ``E[f(x)^2] / Var(x)`` (this package's first reading); backward gain
+  ``rho' = E[f'(x)^2]`` (a backpropagated gradient has zero mean, so raw and centred coincide);
+- ``lambda`` by ``gain``: ``"forward"`` (default) ``1/sqrt(rho)``; ``"backward"`` ``1/sqrt(rho')``;
+  ``"rms"`` ``sqrt((rho + rho') / (2 rho rho'))``, between the two (the first reading);
 - output ``(lambda + 0.3 tanh(beta)) * (f(x) - mu)`` with ``mu`` the mean of ``f(x)``.
+
+The defaults were chosen by measurement (``benchmarks/family_ablation.py``; tables in BENCHMARKS.md, "ANAct and
+APALU readings"): in a post-activation ResNet-20 (x0.5, 4,000 CIFAR-10 images, 4 epochs, SGD lr 0.1, 3 seeds)
+every reading whose lambda involves rho' (``"backward"``, ``"rms"``) diverged or sat at chance in most seeds,
+since rho' falls with depth and lambda grows until the residual stream explodes; ``"centred"`` + ``"forward"``
+trained every seed, matched SiLU and ReLU, and stayed finite at lr 0.3. The other readings stay selectable.
 
 ``rho``, ``rho'`` and ``mu`` are running estimates (buffers, in the state dict): in training mode each
 mini-batch updates them without gradient, ``running = momentum * running + (1 - momentum) * batch`` (the
@@ -24,9 +34,10 @@ gives them: on the CPU (float32) C kernels compute the statistics in one pass ov
 gradients in one pass each; on CUDA (float32, float16, bfloat16), for the same bases but apalu, Triton kernels
 compute the output and gradients, one pass each way, after the statistics in PyTorch.
 
-Switchable open points: ``per_channel`` (statistics, mu and beta per channel, dimension 1, instead of per
-layer), ``subtract_mean``, ``learnable`` (the ``0.3 tanh(beta)`` term, beta initialised at 0) and
-``momentum``. ``base_params`` configures the base family; ``num_channels`` sizes per-channel state (and a
+Switchable open points: ``moments``, ``gain``, ``per_channel`` (statistics, mu and beta per channel, dimension 1,
+instead of per layer), ``subtract_mean``, ``learnable`` (the ``0.3 tanh(beta)`` term, beta initialised at 0) and
+``momentum``. The CPU kernels take the statistics in their own pass for the ``"mixed"``/``"rms"`` reading only;
+for the others the statistics are taken in PyTorch and the kernels still fuse the output and the gradients. ``base_params`` configures the base family; ``num_channels`` sizes per-channel state (and a
 per-channel base) up front, otherwise it is created on the first forward call.
 
 Example::
@@ -52,7 +63,7 @@ from torch.nn.parameter import is_lazy
 
 from actsearch.activations import _channels, kernels
 from actsearch.activations.kernels import selfcheck
-from actsearch.activations._checks import check_bool, check_channels, check_number
+from actsearch.activations._checks import check_bool, check_channels, check_choice, check_number
 from actsearch.activations.apalu import APALU
 from actsearch.activations.classic import GELU, HardSiLU, LeakyReLU, ReLU, SiLU
 from actsearch.activations.registry import (
@@ -69,6 +80,9 @@ _GAIN_FLOOR = 1e-4  # keeps lambda finite for a dead layer (rho' = 0) or a const
 _VARIANCE_FLOOR = 1e-12
 _RUNNING_BUFFERS = ("running_forward_gain", "running_backward_gain", "running_mean", "num_batches_tracked")
 _APALU_KIND = kernels.ANACT_KINDS["apalu"]
+_MOMENTS = ("centred", "raw", "mixed")
+_GAINS = ("forward", "backward", "rms")
+_KERNEL_STATISTICS = ("mixed", "rms")  # the reading the CPU kernels' own statistics pass computes
 
 
 def _channel_dims(x: torch.Tensor) -> tuple[int, ...]:
@@ -200,6 +214,8 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
     def __init__(
         self,
         base: str = "silu",
+        moments: str = "centred",
+        gain: str = "forward",
         per_channel: bool = False,
         subtract_mean: bool = True,
         learnable: bool = True,
@@ -214,6 +230,8 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
             raise ActivationSpecError(
                 f"anact: base_params={base_params!r} is not allowed; allowed: a mapping of {base}'s parameters"
             )
+        self.moments = check_choice("anact", "moments", moments, _MOMENTS)
+        self.gain = check_choice("anact", "gain", gain, _GAINS)
         self.per_channel = check_bool("anact", "per_channel", per_channel)
         self.subtract_mean = check_bool("anact", "subtract_mean", subtract_mean)
         self.learnable = check_bool("anact", "learnable", learnable)
@@ -254,9 +272,13 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
 
     @property
     def gain_scale(self) -> torch.Tensor:
-        """``lambda`` from the running gains."""
+        """``lambda`` from the running gains, by ``gain``."""
         rho = self.running_forward_gain.clamp(min=_GAIN_FLOOR)
         rho_prime = self.running_backward_gain.clamp(min=_GAIN_FLOOR)
+        if self.gain == "forward":
+            return rho.rsqrt()
+        if self.gain == "backward":
+            return rho_prime.rsqrt()
         return torch.sqrt((rho + rho_prime) / (2 * rho * rho_prime))
 
     @property
@@ -296,13 +318,19 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
     def _kernel_forward(self, backend, x: torch.Tensor) -> torch.Tensor:
         kind, parameter = self._kernel_base
         updates = self.training and (self._analytic_slope or not torch.is_inference_mode_enabled())
+        kernel_reading = (self.moments, self.gain) == _KERNEL_STATISTICS
         sample_size = None
-        if updates and backend.ANACT_STATISTICS:  # taken by the kernels, in the same pass as the coefficients
+        if updates and backend.ANACT_STATISTICS and kernel_reading:  # taken by the kernels with the coefficients
             sample_size = self._sample_size(x)
         elif updates:
             self._update_statistics(x)
         buffers = self._buffers
         running = tuple(buffers[name] for name in _RUNNING_BUFFERS)
+        if not kernel_reading:
+            # The kernels compute lambda as the "rms" of two gains; equal gains g give 1/sqrt(g), so g = lambda^-2
+            # hands them this reading's lambda.
+            equal = self.gain_scale.reciprocal().square()
+            running = (equal, equal, *running[2:])
         beta = self._parameters["beta"]
         per_channel, a, b, apalu = self.per_channel, None, None, None
         if kind == _APALU_KIND:  # the kernels' layout is per channel if either is
@@ -353,28 +381,31 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
                 (derivative,) = torch.autograd.grad(value, leaf, torch.ones_like(value))
         variance, batch = self._batch_moments(sample, value, derivative)
         forward_gain = batch[0] / variance.clamp(min=_VARIANCE_FLOOR)
+        batch = (forward_gain, batch[1], batch[2])
         # the first training batch replaces the initial values instead of being averaged into them
         weight = torch.where(self.num_batches_tracked == 0, 1.0, 1.0 - self.momentum)
         running = (self.running_forward_gain, self.running_backward_gain, self.running_mean)
-        for buffer, estimate in zip(running, (forward_gain, batch[1], batch[2])):
+        for buffer, estimate in zip(running, batch):
             buffer.lerp_(estimate.to(buffer.dtype).reshape(buffer.shape), weight.to(buffer.dtype))
         self.num_batches_tracked.add_(1)
 
     def _batch_moments(self, sample, value, derivative):
-        """``(Var(x), (E[f^2], E[f'^2], E[f]))`` per channel or per layer."""
+        """``(the forward gain's denominator, (its numerator, E[f'^2], E[f]))`` per channel or per layer, by
+        ``moments``: ``Var(x)`` and ``Var(f)`` (centred), ``E[x^2]`` and ``E[f^2]`` (raw), ``Var(x)`` and
+        ``E[f^2]`` (mixed)."""
         sample, value, derivative = sample.detach().float(), value.detach().float(), derivative.float()
         # two passes in float64: torch.var_mean is several times slower on the CPU, and one pass cancels
-        wide = sample.double()
-        if self.per_channel:
-            dims = _channel_dims(sample)
-            variance = (wide - wide.mean(dims, keepdim=True)).square_().mean(dims)
-            batch = (value.square().mean(dims), derivative.square().mean(dims), value.mean(dims))
+        wide, wide_value = sample.double(), value.double()
+        dims = _channel_dims(sample) if self.per_channel else tuple(range(sample.dim()))
+        mean_x, mean_value = wide.mean(dims, keepdim=True), wide_value.mean(dims, keepdim=True)
+        if self.moments == "raw":
+            denominator, numerator = wide.square().mean(dims), wide_value.square().mean(dims)
         else:
-            count = value.numel()
-            variance = (wide - wide.mean()).square_().mean()
-            value, derivative = value.reshape(-1), derivative.reshape(-1)
-            batch = (torch.dot(value, value) / count, torch.dot(derivative, derivative) / count, value.mean())
-        return variance, batch
+            denominator = (wide - mean_x).square_().mean(dims)
+            centre = mean_value if self.moments == "centred" else 0.0
+            numerator = (wide_value - centre).square_().mean(dims)
+        batch = (numerator.float(), derivative.square().mean(dims), mean_value.reshape(numerator.shape).float())
+        return denominator, batch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         backend = kernels.backend_for(x)
@@ -393,7 +424,8 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"base={self.base_name!r}, per_channel={self.per_channel}, subtract_mean={self.subtract_mean}, "
+            f"base={self.base_name!r}, moments={self.moments!r}, gain={self.gain!r}, per_channel={self.per_channel}, "
+            f"subtract_mean={self.subtract_mean}, "
             f"learnable={self.learnable}, momentum={self.momentum}, num_channels={self.num_channels}"
             + (f", base_params={self.base_params}" if self.base_params else "")
         )

@@ -6,8 +6,12 @@
     f(x) = b * (exp(x) - 1)                  for x < 0
 
 Continuous at 0, slope ``1.5 a`` from the right and ``b`` from the left. The paper gives neither the initial
-values nor how ``a`` and ``b`` stay positive; the reading adopted here: ``a = softplus(a_raw)`` and
-``b = softplus(b_raw)`` with the raw parameters initialised so that a = b = 1, one pair per layer or one per
+values nor how ``a`` and ``b`` stay positive. Chosen by measurement (``benchmarks/family_ablation.py``, table
+"apalu" in BENCHMARKS.md: ResNet-20 x0.5, CIFAR-10 subset, 3 seeds): ``a = 0.5``, ``b = 0.75`` at
+initialisation (``init_a``, ``init_b``), so the unit starts smooth (slope 0.75 on both sides of 0) with about
+the gain of ReLU; with the a = b = 1 one might read from the formula every seed of a post-activation ResNet-20
+stayed at chance (the residual stream doubles block after block). Positivity by ``softplus`` of the raw
+parameters (``positivity="clamp"``: ``max(raw, 0.01)``, which trained worse), one pair per layer or one per
 channel (dimension 1). :func:`parameter_groups` keeps them out of weight decay. Where
 :func:`actsearch.activations.kernels.backend_for` gives fused kernels (float32 on the CPU; float32, float16 and
 bfloat16 on CUDA) they run, one pass each way; elsewhere the PyTorch function below.
@@ -32,13 +36,14 @@ from torch.autograd.function import once_differentiable
 
 from actsearch.activations import _channels, kernels
 from actsearch.activations.kernels import selfcheck
-from actsearch.activations._checks import check_bool, check_channels
+from actsearch.activations._checks import check_bool, check_channels, check_choice, check_number
 from actsearch.activations.registry import register_activation
 
 __all__ = ["APALU", "apalu"]
 
-_RAW_FOR_ONE = math.log(math.expm1(1.0))  # softplus(_RAW_FOR_ONE) == 1
 _K = 1.702
+_CLAMP_FLOOR = 0.01  # positivity="clamp": the smallest a and b
+_POSITIVITY = ("softplus", "clamp")
 
 
 def _reduce_to(values: torch.Tensor, grad: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -123,33 +128,46 @@ def _apalu_per_layer_or_channel(x: torch.Tensor, a: torch.Tensor, b: torch.Tenso
 
 @register_activation("apalu")
 class APALU(nn.modules.lazy.LazyModuleMixin, nn.Module):
-    """APALU with positive trainable ``a``, ``b`` (softplus of ``a_raw``, ``b_raw``), one pair per layer or
-    per channel. Per channel without ``num_channels`` they are created on the first forward call."""
+    """APALU with positive trainable ``a``, ``b`` (``positivity`` of ``a_raw``, ``b_raw``), starting at ``init_a``,
+    ``init_b``, one pair per layer or per channel. Per channel without ``num_channels`` they are created on the
+    first forward call."""
 
-    def __init__(self, per_channel: bool = False, num_channels: int | None = None):
+    def __init__(self, per_channel: bool = False, num_channels: int | None = None, init_a: float = 0.5,
+                 init_b: float = 0.75, positivity: str = "softplus"):
         super().__init__()
         self.per_channel = check_bool("apalu", "per_channel", per_channel)
         self.num_channels = check_channels("apalu", num_channels)
+        self.positivity = check_choice("apalu", "positivity", positivity, _POSITIVITY)
+        floor = _CLAMP_FLOOR if self.positivity == "clamp" else 0.0
+        self.init_a = check_number("apalu", "init_a", init_a, low=floor, low_inclusive=floor > 0)
+        self.init_b = check_number("apalu", "init_b", init_b, low=floor, low_inclusive=floor > 0)
         lazy = _channels.needs_lazy_channels(self.per_channel, self.num_channels)
         count = _channels.parameter_count(self.per_channel, self.num_channels)
-        self.a_raw = _channels.new_parameter(lazy, count, _RAW_FOR_ONE)
-        self.b_raw = _channels.new_parameter(lazy, count, _RAW_FOR_ONE)
+        self.a_raw = _channels.new_parameter(lazy, count, self._raw(self.init_a))
+        self.b_raw = _channels.new_parameter(lazy, count, self._raw(self.init_b))
+
+    def _raw(self, value: float) -> float:
+        """The raw parameter whose positive transform is ``value``."""
+        return math.log(math.expm1(value)) if self.positivity == "softplus" else value
+
+    def _positive(self, raw: torch.Tensor) -> torch.Tensor:
+        return F.softplus(raw) if self.positivity == "softplus" else raw.clamp(min=_CLAMP_FLOOR)
 
     def initialize_parameters(self, x: torch.Tensor) -> None:
         if self.has_uninitialized_params():
             channels = _channels.channels_of("apalu", x)
             with torch.no_grad():
-                for raw in (self.a_raw, self.b_raw):
+                for raw, value in ((self.a_raw, self.init_a), (self.b_raw, self.init_b)):
                     raw.materialize((channels,))
-                    raw.fill_(_RAW_FOR_ONE)
+                    raw.fill_(self._raw(value))
 
     @property
     def a(self) -> torch.Tensor:
-        return F.softplus(self.a_raw)
+        return self._positive(self.a_raw)
 
     @property
     def b(self) -> torch.Tensor:
-        return F.softplus(self.b_raw)
+        return self._positive(self.b_raw)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         backend = kernels.backend_for(x)
@@ -187,4 +205,5 @@ class APALU(nn.modules.lazy.LazyModuleMixin, nn.Module):
         return backend.accepts(x, channels_last_ok=True)
 
     def extra_repr(self) -> str:
-        return f"per_channel={self.per_channel}, num_channels={self.num_channels}"
+        return (f"per_channel={self.per_channel}, num_channels={self.num_channels}, init_a={self.init_a}, "
+                f"init_b={self.init_b}, positivity={self.positivity!r}")
