@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import platform
 import statistics
 import sys
 import time
@@ -65,7 +64,6 @@ STAGE2 = {
     "learnable=false": {"learnable": False},
     "per_channel=true": {"per_channel": True},
 }  # the mean's subtraction is stage 1's raw/forward row (raw moments go with f(x) as it is)
-APALU_CHOSEN = {"a": 1.0, "b": 1.5}  # the apalu table's winner (softplus, per layer)
 
 
 @dataclass(frozen=True)
@@ -99,7 +97,7 @@ def _tables() -> dict[str, Table]:
         "silu": {"family": "silu"},
         "apalu package default (softplus, a=b=1)": {"family": "apalu"},
         "softplus, a=1, b=1.5": apalu_variant(a=1.0, b=1.5),
-        "clamp, a=b=1": apalu_variant(positivity="clamp"),
+        "clamp, a=1, b=1.5": apalu_variant(a=1.0, b=1.5, positivity="clamp"),
         "softplus, a=1, b=1.5, per channel": apalu_variant(a=1.0, b=1.5, per_channel=True),
     }
     papers = {name: {"family": name} for name in ("relu", "silu", "gelu", "la_silu", "la_hardsilu")}
@@ -109,7 +107,6 @@ def _tables() -> dict[str, Table]:
         "anact(relu) package default": {"family": "anact", "params": {"base": "relu"}},
         "anact(relu) chosen": anact_variant("relu", **CHOSEN),
         "apalu package default": {"family": "apalu"},
-        "apalu chosen": apalu_variant(**APALU_CHOSEN),
     })
     return {
         "anact-moments": Table("ANAct stage 1: moments and lambda (ResNet-20 x0.5, lr 0.1)", resnet20, stage1),
@@ -177,26 +174,42 @@ def _summary(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.1f} ± {100 * spread:.1f}"
 
 
-def _markdown(table: Table, rows: list[tuple[str, str, float, list[dict]]], args, started: str) -> str:
+def _command(args) -> str:
+    parts = [f"--table {args.table}"]
+    defaults = parse_args([])
+    for option in ("images", "epochs", "seeds", "corruption_images", "threads"):
+        if getattr(args, option) != getattr(defaults, option):
+            value = getattr(args, option)
+            parts.append(f"--{option.replace('_', '-')} {' '.join(map(str, value)) if isinstance(value, list) else value}")
+    return "python benchmarks/family_ablation.py --data /tmp/cifar10-jpeg " + " ".join(parts)
+
+
+def _diverged(records: list[dict]) -> str:
+    epochs = [r["diverged"].rsplit(" ", 1)[-1] for r in records if r["diverged"] is not None]
+    return f"{len(epochs)}/{len(records)}" + (f" (NaN at epoch {', '.join(epochs)})" if epochs else "")
+
+
+def _markdown(table: Table, rows: list[tuple[str, str, float, list[dict]]], args) -> str:
+    corrupted = (f"; corrupted: mean over the 16 implemented corruptions x severities 1-5 on the first "
+                 f"{args.corruption_images} test images" if table.corrupted else "")
     lines = [
         f"### {table.title}",
         "",
-        f"`python benchmarks/family_ablation.py --table {args.table}` — {args.images} training images, "
+        f"`{_command(args)}` — {args.images} training images (stratified subset, one split for every run), "
         f"{table.epochs or args.epochs} epochs, batch 128, SGD lr {table.lr} (Nesterov, cosine, weight decay 5e-4), "
-        f"seeds {', '.join(map(str, args.seeds))}; clean accuracy on the 10,000 test images; corrupted: mean over "
-        f"16 corruptions x severities 1-5 on {args.corruption_images} test images. {args.threads} torch thread(s) "
-        f"on {platform.processor() or platform.machine()} ({torch.get_num_threads()} used), started {started}.",
+        f"seeds {', '.join(map(str, args.seeds))}; mean ± std over the seeds that finished; clean accuracy on the "
+        f"10,000 test images{corrupted}. {args.threads} torch thread(s) on the shared 2-core AMD EPYC VM, "
+        f"{datetime.date.today().isoformat()}; img/s is training throughput under whatever load the machine had.",
         "",
         "| network | variant | clean % | corrupted % | diverged | img/s |",
         "|---|---|---|---|---|---|",
     ]
     for network, label, _, records in rows:
         finished = [r for r in records if r["diverged"] is None]
-        diverged = [f"seed {r['seed']}: {r['diverged']}" for r in records if r["diverged"] is not None]
-        speed = statistics.mean(r["images_per_second"] for r in finished) if finished else float("nan")
+        speed = f"{statistics.mean(r['images_per_second'] for r in finished):.0f}" if finished else "–"
         lines.append(f"| {network} | {label} | {_summary([r['test_accuracy'] for r in finished])} | "
                      f"{_summary([r['corrupted_accuracy'] for r in finished if r['corrupted_accuracy'] is not None])}"
-                     f" | {'; '.join(diverged) or f'0/{len(records)}'} | {speed:.0f} |")
+                     f" | {_diverged(records)} | {speed} |")
     return "\n".join(lines) + "\n"
 
 
@@ -216,7 +229,6 @@ def main(argv: list[str] | None = None) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "family_ablation.json"
     records = _load_records(json_path)
-    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     epochs = table.epochs or args.epochs
     rows = []
     for network, width in table.networks:
@@ -242,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
                           f"{time.perf_counter() - clock:.0f} s", flush=True)
                 seed_records.append(records[key])
             rows.append((network, label, table.lr, seed_records))
-    markdown = _markdown(table, rows, args, started)
+    markdown = _markdown(table, rows, args)
     (out_dir / f"family_ablation_{args.table}.md").write_text(markdown)
     print(markdown)
 
