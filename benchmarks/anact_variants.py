@@ -2,7 +2,8 @@
 
 Used by ``benchmarks/family_ablation.py`` to measure readings the package does not implement yet; the
 package's own ``anact`` and ``apalu`` are the reference rows. Both accept ``num_channels``, which
-``apply_activations`` passes when it builds a network, so per-channel state is created up front.
+``apply_activations`` passes when it builds a network; without it per-channel state is created on the first
+forward call, as in the package's families.
 
 ``anact_variant`` for a base ``f`` in {relu, silu} and the layer input ``x`` (per layer, or per channel over
 every dimension but 1):
@@ -38,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from actsearch.activations import ActivationSpecError, register_activation
+from actsearch.activations import ActivationSpecError, _channels, register_activation
 
 __all__ = ["ANActVariant", "APALUVariant"]
 
@@ -64,8 +65,24 @@ def _per_channel_view(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return values.view(shape)
 
 
+class _LazyChannels(nn.modules.lazy.LazyModuleMixin, nn.Module):
+    """Per-channel parameters and buffers (filled with ``_fills``) sized on the first forward call when
+    ``num_channels`` was not given."""
+
+    _fills: dict[str, float] = {}
+
+    def initialize_parameters(self, x: torch.Tensor) -> None:
+        if self.has_uninitialized_params():
+            with torch.no_grad():
+                for name, fill in self._fills.items():
+                    tensor = getattr(self, name)
+                    if tensor is not None:
+                        tensor.materialize((x.shape[1],))
+                        tensor.fill_(fill)
+
+
 @register_activation("anact_variant")
-class ANActVariant(nn.Module):
+class ANActVariant(_LazyChannels):
     """One reading of ANAct (see the module docstring for the options)."""
 
     def __init__(self, base: str = "silu", moments: str = "centred", gain: str = "rms", statistics: str = "running",
@@ -78,17 +95,16 @@ class ANActVariant(nn.Module):
                                        ("base", base, ("relu", "silu"))):
             if value not in allowed:
                 raise ActivationSpecError(f"anact_variant: {option}={value!r} is not allowed; allowed: {', '.join(allowed)}")
-        if per_channel and num_channels is None:
-            raise ActivationSpecError("anact_variant: per_channel=True needs num_channels")
         self.base, self.moments, self.gain, self.statistics = base, moments, gain, statistics
         self.subtract_mean, self.learnable, self.per_channel, self.momentum = (
             subtract_mean, learnable, per_channel, momentum)
-        count = num_channels if per_channel else 1
-        self.register_buffer("running_forward_gain", torch.ones(count))
-        self.register_buffer("running_backward_gain", torch.ones(count))
-        self.register_buffer("running_mean", torch.zeros(count))
+        lazy = _channels.needs_lazy_channels(per_channel, num_channels)
+        count = _channels.parameter_count(per_channel, num_channels)
+        self._fills = {"running_forward_gain": 1.0, "running_backward_gain": 1.0, "running_mean": 0.0, "beta": 0.0}
+        for name in ("running_forward_gain", "running_backward_gain", "running_mean"):
+            self.register_buffer(name, _channels.new_buffer(lazy, count, self._fills[name]))
         self.register_buffer("num_batches_tracked", torch.zeros((), dtype=torch.long))
-        self.beta = nn.Parameter(torch.zeros(count)) if learnable else None
+        self.beta = _channels.new_parameter(lazy, count, 0.0) if learnable else None
 
     def _batch_statistics(self, x: torch.Tensor, value: torch.Tensor, slope: torch.Tensor):
         dims = tuple(d for d in range(x.dim()) if d != 1) if self.per_channel else tuple(range(x.dim()))
@@ -137,7 +153,7 @@ class ANActVariant(nn.Module):
 
 
 @register_activation("apalu_variant")
-class APALUVariant(nn.Module):
+class APALUVariant(_LazyChannels):
     """APALU with a chosen initialisation and positivity mechanism, per layer or per channel."""
 
     def __init__(self, a: float = 1.0, b: float = 1.0, positivity: str = "softplus", per_channel: bool = False,
@@ -145,16 +161,13 @@ class APALUVariant(nn.Module):
         super().__init__()
         if positivity not in ("softplus", "clamp"):
             raise ActivationSpecError(f"apalu_variant: positivity={positivity!r} is not allowed; allowed: softplus, clamp")
-        if per_channel and num_channels is None:
-            raise ActivationSpecError("apalu_variant: per_channel=True needs num_channels")
         self.positivity, self.per_channel = positivity, per_channel
-        count = num_channels if per_channel else 1
-
-        def raw(value: float) -> nn.Parameter:
-            start = math.log(math.expm1(value)) if positivity == "softplus" else value
-            return nn.Parameter(torch.full((count,), start))
-
-        self.a_raw, self.b_raw = raw(a), raw(b)
+        lazy = _channels.needs_lazy_channels(per_channel, num_channels)
+        count = _channels.parameter_count(per_channel, num_channels)
+        self._fills = {name: math.log(math.expm1(value)) if positivity == "softplus" else value
+                       for name, value in (("a_raw", a), ("b_raw", b))}
+        self.a_raw = _channels.new_parameter(lazy, count, self._fills["a_raw"])
+        self.b_raw = _channels.new_parameter(lazy, count, self._fills["b_raw"])
 
     def _positive(self, raw: torch.Tensor) -> torch.Tensor:
         return F.softplus(raw) if self.positivity == "softplus" else raw.clamp(min=_CLAMP_FLOOR)
