@@ -1,8 +1,9 @@
-"""Why some ANAct readings diverge: lambda and the signal's RMS at every activation of an untrained ResNet-20.
+"""Why some ANAct and APALU readings diverge: lambda and the signal's RMS at the activations of an untrained
+ResNet-20.
 
-Builds ResNet-20 (width 0.5) with each reading around SiLU, runs a few training-mode forward passes on real
-CIFAR-10 batches (no optimizer step; the running estimates settle), then one more pass records, at every
-activation, lambda and the RMS of its input and output. Prints a markdown table: the first, middle and
+Builds ResNet-20 (width 0.5) with each ANAct reading around SiLU and two APALU initialisations, runs a few
+training-mode forward passes on real CIFAR-10 batches (no optimizer step; the running estimates settle), then
+one more pass records, at every activation, lambda (ANAct only) and the RMS of its input and output. Prints a markdown table: the first, middle and
 last activation after a residual add (``stageN.M.act2`` in actsearch's ResNet), and the logits' RMS.
 
     python benchmarks/anact_init_gains.py --data /tmp/cifar10-jpeg
@@ -29,6 +30,8 @@ READINGS = {
     **{f"{moments}/{gain}": {"family": "anact_variant", "params": {
         "base": "silu", "moments": moments, "gain": gain, "subtract_mean": moments == "centred"}}
        for moments in ("raw", "centred") for gain in ("forward", "backward", "rms")},
+    "apalu a=b=1 (package default)": {"family": "apalu"},
+    "apalu a=0.5, b=0.75": {"family": "apalu_variant", "params": {"a": 0.5, "b": 0.75}},
 }
 
 
