@@ -94,6 +94,13 @@ def _tables() -> dict[str, Table]:
     stage2 = _anact_rows("silu", {label: {**STAGE1_CHOICE, **change} for label, change in STAGE2.items()})
     chosen = {"silu": {"family": "silu"}, "anact(silu) chosen": anact_variant("silu", **CHOSEN),
               "relu": {"family": "relu"}, "anact(relu) chosen": anact_variant("relu", **CHOSEN)}
+    stability = {"silu": {"family": "silu"},
+                 "anact(silu) stage-1 choice (per layer)": anact_variant("silu", **STAGE1_CHOICE),
+                 "anact(silu) chosen": anact_variant("silu", **CHOSEN),
+                 "relu": {"family": "relu"},
+                 "anact(relu) stage-1 choice (per layer)": anact_variant("relu", **STAGE1_CHOICE),
+                 "anact(relu) chosen": anact_variant("relu", **CHOSEN),
+                 "apalu chosen": apalu_variant(**APALU_CHOSEN)}
     # a = b = 1 (the package default) collapsed in the papers table; x + x sigmoid(1.702 x) tends to 2x, so
     # a = 0.5 gives the positive side the asymptotic slope 1 of ReLU and SiLU, and b = 1.5a keeps it smooth
     apalu = {
@@ -122,8 +129,8 @@ def _tables() -> dict[str, Table]:
                                resnet20, stage2),
         "anact-confirm": Table("ANAct chosen reading in other networks (lr 0.1)",
                                (("smallcnn", 1.0), ("tv:resnet18", 1.0)), chosen),
-        "stability": Table("ANAct at lr 0.3 (ResNet-20 x0.5, 2 epochs)", resnet20,
-                           chosen, lr=0.3, epochs=2, corrupted=False),
+        "stability": Table("ANAct and APALU at lr 0.3 (ResNet-20 x0.5, 2 epochs)", resnet20,
+                           stability, lr=0.3, epochs=2, corrupted=False),
         "apalu": Table("APALU: initialisation, positivity, per channel (ResNet-20 x0.5, lr 0.1)", resnet20, apalu),
         "papers": Table("The papers' directions (ResNet-20 x0.5, lr 0.1)", resnet20, papers),
     }
@@ -178,8 +185,9 @@ def _train(task: Task, data, spec: dict, lr: float) -> dict:
 def _summary(values: list[float]) -> str:
     if not values:
         return "–"
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{100 * statistics.mean(values):.1f} ± {100 * spread:.1f}"
+    if len(values) == 1:
+        return f"{100 * values[0]:.1f} (1 seed)"
+    return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
 
 
 def _command(args) -> str:
@@ -211,9 +219,8 @@ def _markdown(table: Table, rows: list[tuple[str, str, float, list[dict]]], args
         f"10,000 test images{corrupted}. {args.threads} torch thread(s) on the shared 2-core AMD EPYC VM, "
         f"{datetime.date.today().isoformat()}; img/s is training throughput under whatever load the machine had.",
         "",
-        "corrupted/clean is the mean over seeds of each run's ratio; noise % is the noise category (gaussian, "
-        "shot, impulse).",
-        "",
+        *(["corrupted/clean is the mean over seeds of each run's ratio; noise % is the noise category (gaussian, "
+           "shot, impulse).", ""] if table.corrupted else []),
         "| network | variant | clean % | corrupted % | corrupted/clean | noise % | diverged | img/s |",
         "|---|---|---|---|---|---|---|---|",
     ]
