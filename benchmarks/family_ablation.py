@@ -9,11 +9,12 @@ any later table that asks for the same run; each table is also written as
 ``benchmarks/results/family_ablation_<table>.md`` (mean ± std over the seeds that finished).
 
     python benchmarks/family_ablation.py --data /tmp/cifar10-jpeg --table anact-moments
-    python benchmarks/family_ablation.py --data /tmp/cifar10-jpeg --smoke      # 1 epoch, 200 images, 1 seed
+    python benchmarks/family_ablation.py --data /tmp/cifar10-jpeg --smoke   # 1 epoch, 200 images, 1 seed, ~25 s
 
 Tables: ``anact-moments`` (stage 1: moment consistency and lambda), ``anact-options`` (stage 2: the
 remaining options around the stage-1 choice), ``anact-confirm`` (the choice in smallcnn and torchvision's
 resnet18), ``stability`` (learning rate 0.3, 2 epochs, clean accuracy only), ``apalu`` and ``papers``.
+BENCHMARKS.md ran ``stability`` with ``--images 2000`` and ``anact-confirm`` with ``--images 2000 --epochs 3``.
 Variants that the package does not implement come from ``benchmarks/anact_variants.py``.
 """
 
@@ -33,7 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 import anact_variants  # noqa: E402,F401  (registers anact_variant and apalu_variant)
 
-from actsearch.trainers import DivergenceError, Task, load_data, run_trial  # noqa: E402
+from actsearch.trainers import DatasetNotFoundError, DivergenceError, Task, load_data, run_trial  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 _CHANCE = 0.12  # test accuracy below this after training: a collapsed run (10 classes)
@@ -138,7 +139,8 @@ def _tables() -> dict[str, Table]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="/tmp/cifar10-jpeg", help="CIFAR-10 as an image folder (train/, test/)")
+    parser.add_argument("--data", required=True, help="CIFAR-10 as an image folder (train/, test/), e.g. the "
+                        "shared cifar10-jpeg.tar.gz unpacked into /tmp")
     parser.add_argument("--table", choices=sorted(_tables()), default="papers")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--images", type=int, default=4000, help="training images (stratified subset)")
@@ -192,7 +194,7 @@ def _summary(values: list[float]) -> str:
 
 def _command(args) -> str:
     parts = [f"--table {args.table}"]
-    defaults = parse_args([])
+    defaults = parse_args(["--data", args.data])
     for option in ("images", "epochs", "seeds", "corruption_images", "threads"):
         if getattr(args, option) != getattr(defaults, option):
             value = getattr(args, option)
@@ -251,14 +253,17 @@ def main(argv: list[str] | None = None) -> None:
     out_dir = Path("/tmp/family_ablation_smoke") if args.smoke else RESULTS
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "family_ablation.json"
-    records = _load_records(json_path)
+    records = {} if args.smoke else _load_records(json_path)
     epochs = table.epochs or args.epochs
     rows = []
     for network, width in table.networks:
         task = Task(dataset="imagefolder", data_root=args.data, network=network, width=width, epochs=epochs,
                     train_subset=args.images, batch_size=128, val_fraction=0.02, device="cpu", seed=0,
                     corruptions="all" if table.corrupted else None, corruption_images=args.corruption_images)
-        data = load_data(task)
+        try:
+            data = load_data(task)
+        except DatasetNotFoundError as error:
+            raise SystemExit(f"--data: {error}") from None
         for label, spec in variants.items():
             seed_records = []
             for seed in args.seeds:
