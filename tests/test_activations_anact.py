@@ -39,7 +39,7 @@ def test_scale_for_standard_normal_input(reading, base, per_channel):
 @pytest.mark.parametrize(("moments", "forward_gain"), [("centred", 0.5 - 1 / (2 * math.pi)), ("raw", 0.5),
                                                        ("mixed", 0.5)])
 def test_gains_match_closed_forms_for_relu(moments, forward_gain):
-    act = _train(A.ANAct(base="relu", moments=moments))
+    act = _train(A.ANAct(base="relu", moments=moments, per_channel=False))
     torch.testing.assert_close(act.running_forward_gain, torch.tensor([forward_gain]), rtol=0.02, atol=0)
     torch.testing.assert_close(act.running_backward_gain, torch.tensor([0.5]), rtol=0.02, atol=0)
     torch.testing.assert_close(act.running_mean, torch.tensor([1 / math.sqrt(2 * math.pi)]), rtol=0.02, atol=0)
@@ -47,38 +47,39 @@ def test_gains_match_closed_forms_for_relu(moments, forward_gain):
 
 @pytest.mark.parametrize("kernels_on", [True, False])
 def test_default_reading_against_a_float64_reference(kernels_on):
-    """The chosen estimator (centred moments, lambda = 1/sqrt(rho)): running statistics after two batches,
-    the training output and its gradients, and evaluation with the statistics as they are."""
+    """The chosen estimator (centred moments, lambda = 1/sqrt(rho), per channel): running statistics after two
+    batches, the training output and its gradients, and evaluation with the statistics as they are."""
     batches = [torch.randn(32, 6, 5, 5) * 2 + 0.7, torch.randn(32, 6, 5, 5) * 0.5 - 0.3]
     act = A.ANAct(base="silu")
+    dims = (0, 2, 3)
     expected_rho = expected_mean = None
     for index, x in enumerate(batches):
         wide = x.double()
         value = torch.nn.functional.silu(wide)
-        rho = value.var(unbiased=False) / wide.var(unbiased=False)
-        mean = value.mean()
+        rho = value.var(dims, unbiased=False) / wide.var(dims, unbiased=False)
+        mean = value.mean(dims)
         expected_rho = rho if index == 0 else 0.9 * expected_rho + 0.1 * rho
         expected_mean = mean if index == 0 else 0.9 * expected_mean + 0.1 * mean
         leaf = x.clone().requires_grad_()
         with contextlib.nullcontext() if kernels_on else kernels.disabled():
             out = act(leaf)
         out.backward(torch.ones_like(out))
-    torch.testing.assert_close(act.running_forward_gain.double(), expected_rho.reshape(1), rtol=1e-5, atol=0)
-    torch.testing.assert_close(act.running_mean.double(), expected_mean.reshape(1), rtol=1e-5, atol=1e-7)
-    scale = expected_rho.rsqrt()  # beta is 0: tanh(beta) = 0
+    torch.testing.assert_close(act.running_forward_gain.double(), expected_rho, rtol=1e-5, atol=0)
+    torch.testing.assert_close(act.running_mean.double(), expected_mean, rtol=1e-5, atol=1e-7)
+    scale, centre = expected_rho.rsqrt().view(1, 6, 1, 1), expected_mean.view(1, 6, 1, 1)  # beta is 0
     wide = batches[-1].double().requires_grad_()
-    reference = scale * (torch.nn.functional.silu(wide) - expected_mean)
+    reference = scale * (torch.nn.functional.silu(wide) - centre)
     reference.backward(torch.ones_like(reference))
     torch.testing.assert_close(out.double(), reference.detach(), rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(leaf.grad.double(), wide.grad, rtol=1e-4, atol=1e-5)
     act.eval()
     x = torch.randn(4, 6, 5, 5)
-    torch.testing.assert_close(act(x).double(), scale * (torch.nn.functional.silu(x.double()) - expected_mean),
+    torch.testing.assert_close(act(x).double(), scale * (torch.nn.functional.silu(x.double()) - centre),
                                rtol=1e-4, atol=1e-5)
 
 
 def test_output_formula_and_eval_uses_statistics_as_they_are():
-    act = _train(A.ANAct(base="silu"))
+    act = _train(A.ANAct(base="silu", per_channel=False))
     with torch.no_grad():
         act.beta.fill_(0.5)
     act.eval()
@@ -93,7 +94,7 @@ def test_output_formula_and_eval_uses_statistics_as_they_are():
 def test_generic_base_path_matches_the_formula():
     # apalu has parameters: its output goes through autograd and the rescaling is a separate pass; f' comes from its
     # input_gradient, which must agree with autograd
-    act = _train(A.ANAct(base="apalu", base_params={"per_channel": True}, num_channels=16), batches=1)
+    act = _train(A.ANAct(base="apalu", base_params={"per_channel": True}, num_channels=16, per_channel=False), batches=1)
     x = torch.randn(4, 16, 3, 3)
     f = act.base(x)
     expected_backward_gain = act.running_backward_gain.clone()
@@ -106,7 +107,7 @@ def test_generic_base_path_matches_the_formula():
 
 
 def test_momentum_update_and_first_batch_replacement():
-    act = A.ANAct(base="relu", momentum=0.75)
+    act = A.ANAct(base="relu", momentum=0.75, per_channel=False)
     x1, x2 = torch.randn(64, 4, 4, 4), torch.randn(64, 4, 4, 4) * 2 + 1
     act(x1)
     first = act.running_mean.clone()
@@ -117,7 +118,7 @@ def test_momentum_update_and_first_batch_replacement():
 
 
 def test_statistics_carry_no_gradient_and_beta_learns():
-    act = A.ANAct(base="silu")
+    act = A.ANAct(base="silu", per_channel=False)
     x = torch.randn(16, 4, 3, 3, requires_grad=True)
     act(x).square().sum().backward()
     assert act.beta.grad is not None and act.beta.grad.abs().item() > 0
@@ -125,7 +126,7 @@ def test_statistics_carry_no_gradient_and_beta_learns():
 
 
 def test_options_without_mean_and_learnable_term():
-    act = _train(A.ANAct(base="relu", subtract_mean=False, learnable=False))
+    act = _train(A.ANAct(base="relu", subtract_mean=False, learnable=False, per_channel=False))
     assert act.beta is None and "beta" not in dict(act.named_parameters())
     x = torch.randn(4, 16, 2, 2)
     act.eval()
@@ -134,7 +135,7 @@ def test_options_without_mean_and_learnable_term():
 
 def test_starts_as_its_base_before_any_training_batch():
     x = torch.randn(4, 3, 5)
-    torch.testing.assert_close(A.ANAct(base="gelu").eval()(x), torch.nn.functional.gelu(x))
+    torch.testing.assert_close(A.ANAct(base="gelu", per_channel=False).eval()(x), torch.nn.functional.gelu(x))
 
 
 def test_state_dict_round_trip_and_keys():
@@ -152,7 +153,7 @@ def test_state_dict_round_trip_and_keys():
 
 
 def test_statistics_sample_is_bounded():
-    act = A.ANAct(base="relu")
+    act = A.ANAct(base="relu", per_channel=False)
     act.max_statistics_elements = 100
     assert act._statistics_sample(torch.randn(64, 10, 5)).shape == (2, 10, 5)
     act.max_statistics_elements = None

@@ -11,7 +11,7 @@ def reference(x, a, b):
 
 
 def test_initial_values_and_formula():
-    act = A.APALU()
+    act = A.APALU(per_channel=False)
     torch.testing.assert_close(act.a, torch.full((1,), 0.5))  # the measured default: smooth at 0, ReLU's gain
     torch.testing.assert_close(act.b, torch.full((1,), 0.75))
     with torch.no_grad():
@@ -47,7 +47,7 @@ def test_parameters_stay_positive_when_the_optimizer_pushes_them_negative():
 
 @pytest.mark.parametrize(("a_raw", "b_raw"), [(0.5413248546129181, 0.5413248546129181), (1.3, -0.7)])
 def test_continuous_at_zero_with_one_sided_slopes(a_raw, b_raw):
-    act = A.APALU().double()
+    act = A.APALU(per_channel=False).double()
     with torch.no_grad():
         act.a_raw.fill_(a_raw)
         act.b_raw.fill_(b_raw)
@@ -65,7 +65,7 @@ def test_continuous_at_zero_with_one_sided_slopes(a_raw, b_raw):
 
 def test_no_overflow_for_large_inputs():
     x = torch.tensor([[-1e4, -100.0, 100.0, 1e4]], requires_grad=True)
-    out = A.APALU()(x)
+    out = A.APALU(per_channel=False)(x)
     out.sum().backward()
     assert torch.isfinite(out).all() and torch.isfinite(x.grad).all()
 

@@ -64,7 +64,7 @@ def test_each_kernel_is_checked_once_before_its_first_use_and_then_runs(triton_f
         out.float().sum().backward()
     assert torch.equal(torch.get_rng_state(), random_state)  # the check draws from a generator of its own
     assert cuda._verdicts == {("layeract", dtype, True): True, ("apalu", dtype, True): True,
-                              ("anact", dtype, kernels.ANACT_KINDS["gelu"], False): True}
+                              ("anact", dtype, kernels.ANACT_KINDS["gelu"], True): True}
 
 
 @needs_triton
@@ -72,7 +72,7 @@ def test_a_kernel_that_disagrees_with_pytorch_is_left_for_pytorch_after_one_warn
                                                                                      monkeypatch):
     forward = cuda.apalu_forward
     monkeypatch.setattr(cuda, "apalu_forward", lambda *args: forward(*args) * 1.01)
-    module = A.APALU()
+    module = A.APALU(per_channel=False)
     x = torch.randn(3, 4, 5, 5, requires_grad=True)
     with pytest.warns(RuntimeWarning, match=r"kernels for \('apalu', torch.float32, False\) disagree with the PyTorch"):
         out = module(x)
@@ -122,4 +122,4 @@ def test_modules_in_another_precision_take_the_kernels_and_get_gradients_in_thei
         assert out.grad_fn.name() == backward_name
         out.float().sum().backward()
         assert all(p.grad.dtype == dtype and torch.isfinite(p.grad).all() for p in module.parameters())
-    assert not A.APALU().double()._kernels_take(cpu, torch.randn(2, 3))
+    assert not A.APALU(per_channel=False).double()._kernels_take(cpu, torch.randn(2, 3))

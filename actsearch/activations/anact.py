@@ -15,7 +15,8 @@ The defaults were chosen by measurement (``benchmarks/family_ablation.py``; tabl
 APALU readings"): in a post-activation ResNet-20 (x0.5, 4,000 CIFAR-10 images, 4 epochs, SGD lr 0.1, 3 seeds)
 every reading whose lambda involves rho' (``"backward"``, ``"rms"``) diverged or sat at chance in most seeds,
 since rho' falls with depth and lambda grows until the residual stream explodes; ``"centred"`` + ``"forward"``
-trained every seed, matched SiLU and ReLU, and stayed finite at lr 0.3. The other readings stay selectable.
+trained every seed, matched SiLU and ReLU, and stayed finite at lr 0.3; per-channel statistics then gave
+NSwish 44.0 +- 1.4% against Swish's 41.7 +- 0.5% (per layer: 41.6 +- 1.4%). The other readings stay selectable.
 
 ``rho``, ``rho'`` and ``mu`` are running estimates (buffers, in the state dict): in training mode each
 mini-batch updates them without gradient, ``running = momentum * running + (1 - momentum) * batch`` (the
@@ -35,7 +36,7 @@ gradients in one pass each; on CUDA (float32, float16, bfloat16), for the same b
 compute the output and gradients, one pass each way, after the statistics in PyTorch.
 
 Switchable open points: ``moments``, ``gain``, ``per_channel`` (statistics, mu and beta per channel, dimension 1,
-instead of per layer), ``subtract_mean``, ``learnable`` (the ``0.3 tanh(beta)`` term, beta initialised at 0) and
+the default; False: per layer), ``subtract_mean``, ``learnable`` (the ``0.3 tanh(beta)`` term, beta initialised at 0) and
 ``momentum``. The CPU kernels take the statistics in their own pass for the ``"mixed"``/``"rms"`` reading only;
 for the others the statistics are taken in PyTorch and the kernels still fuse the output and the gradients. ``base_params`` configures the base family; ``num_channels`` sizes per-channel state (and a
 per-channel base) up front, otherwise it is created on the first forward call.
@@ -216,7 +217,7 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
         base: str = "silu",
         moments: str = "centred",
         gain: str = "forward",
-        per_channel: bool = False,
+        per_channel: bool = True,
         subtract_mean: bool = True,
         learnable: bool = True,
         momentum: float = 0.9,

@@ -6,6 +6,12 @@ batch 128, 182 epochs (64k iterations) with lr/10 at 50% and 75% of the iteratio
 split, the best-validation checkpoint tested on the test set, 4-pixel zero-padded random crop and horizontal
 flip, every corruption at every severity on the whole test set. The paper averages 30 seeds, ``11 * i``.
 
+Where these presets differ from the official LayerAct code, and why: weight decay here never applies to biases,
+normalisation or activation parameters (the official code decays every parameter), and the proxy ResNets'
+convolutions have no bias and Kaiming-normal initialisation (the official code keeps PyTorch's defaults). Both
+follow this package's trainer, which every family shares, so that families are compared on the same footing;
+neither is a preset option yet, so a bit-for-bit reproduction of the official runs needs those two changes.
+
 Example::
 
     >>> from actsearch.trainers.presets import paper_setup
