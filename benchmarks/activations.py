@@ -99,6 +99,9 @@ FAMILIES = {
     "anact silu": lambda c: create_activation("anact", base="silu"),
     "anact gelu": lambda c: create_activation("anact", base="gelu"),
     "anact silu per channel": lambda c: create_activation("anact", base="silu", per_channel=True, num_channels=c),
+    # the first reading (mixed moments, rms gain, per layer), beside the default (centred, forward, per channel)
+    "anact silu first reading": lambda c: create_activation("anact", base="silu", moments="mixed", gain="rms",
+                                                            per_channel=False),
     "anact relu pytorch path": lambda c: PyTorchPath(create_activation("anact", base="relu")),
     "anact silu pytorch path": lambda c: PyTorchPath(create_activation("anact", base="silu")),
     "anact apalu": lambda c: create_activation("anact", base="apalu"),

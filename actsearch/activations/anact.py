@@ -37,8 +37,7 @@ compute the output and gradients, one pass each way, after the statistics in PyT
 
 Switchable open points: ``moments``, ``gain``, ``per_channel`` (statistics, mu and beta per channel, dimension 1,
 the default; False: per layer), ``subtract_mean``, ``learnable`` (the ``0.3 tanh(beta)`` term, beta initialised at 0) and
-``momentum``. The CPU kernels take the statistics in their own pass for the ``"mixed"``/``"rms"`` reading only;
-for the others the statistics are taken in PyTorch and the kernels still fuse the output and the gradients. ``base_params`` configures the base family; ``num_channels`` sizes per-channel state (and a
+``momentum``. Every reading runs on the kernels (the CPU ones take the statistics in their own pass). ``base_params`` configures the base family; ``num_channels`` sizes per-channel state (and a
 per-channel base) up front, otherwise it is created on the first forward call.
 
 Example::
@@ -83,7 +82,6 @@ _RUNNING_BUFFERS = ("running_forward_gain", "running_backward_gain", "running_me
 _APALU_KIND = kernels.ANACT_KINDS["apalu"]
 _MOMENTS = ("centred", "raw", "mixed")
 _GAINS = ("forward", "backward", "rms")
-_KERNEL_STATISTICS = ("mixed", "rms")  # the reading the CPU kernels' own statistics pass computes
 
 
 def _channel_dims(x: torch.Tensor) -> tuple[int, ...]:
@@ -319,19 +317,13 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
     def _kernel_forward(self, backend, x: torch.Tensor) -> torch.Tensor:
         kind, parameter = self._kernel_base
         updates = self.training and (self._analytic_slope or not torch.is_inference_mode_enabled())
-        kernel_reading = (self.moments, self.gain) == _KERNEL_STATISTICS
         sample_size = None
-        if updates and backend.ANACT_STATISTICS and kernel_reading:  # taken by the kernels with the coefficients
+        if updates and backend.ANACT_STATISTICS:  # taken by the kernels, in the same pass as the coefficients
             sample_size = self._sample_size(x)
         elif updates:
             self._update_statistics(x)
         buffers = self._buffers
         running = tuple(buffers[name] for name in _RUNNING_BUFFERS)
-        if not kernel_reading:
-            # The kernels compute lambda as the "rms" of two gains; equal gains g give 1/sqrt(g), so g = lambda^-2
-            # hands them this reading's lambda.
-            equal = self.gain_scale.reciprocal().square()
-            running = (equal, equal, *running[2:])
         beta = self._parameters["beta"]
         per_channel, a, b, apalu = self.per_channel, None, None, None
         if kind == _APALU_KIND:  # the kernels' layout is per channel if either is
@@ -342,7 +334,8 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
         coefficients = backend.anact_prepare(
             kind, parameter, x, per_channel, sample_size, running, self.momentum, _VARIANCE_FLOOR,
             None if beta is None else beta.detach(), self.subtract_mean, _GAIN_FLOOR, apalu,
-            pooled=per_channel and not self.per_channel,
+            pooled=per_channel and not self.per_channel, moments=kernels.ANACT_MOMENTS[self.moments],
+            gain=kernels.ANACT_GAINS[self.gain],
         )
         arguments = (beta, a, b, coefficients, backend, kind, parameter, per_channel, self._modules["base"])
         if backend.trusted(("anact", x.dtype, kind, per_channel), lambda: self._check_kernels(x, arguments)):

@@ -40,7 +40,9 @@ from actsearch.activations.kernels.tensors import same_layout
 from actsearch.activations.kernels.triton_launch import KernelUnavailable, recomputed_gradients
 
 __all__ = [
+    "ANACT_GAINS",
     "ANACT_KINDS",
+    "ANACT_MOMENTS",
     "Backend",
     "KernelUnavailable",
     "backend_for",
@@ -53,6 +55,9 @@ __all__ = [
 Backend = ModuleType  # kernels.cpu or kernels.cuda, with the functions the module docstring lists
 # ANAct's bases as the kernels number them (kernels.c and triton_kernels.py); p is LeakyReLU's slope
 ANACT_KINDS = {"relu": 0, "leaky_relu": 1, "silu": 2, "hardsilu": 3, "gelu": 4, "gelu_tanh": 5, "apalu": 6}
+# ANAct's readings as the kernels number them (the enums of kernels.c)
+ANACT_MOMENTS = {"mixed": 0, "raw": 1, "centred": 2}
+ANACT_GAINS = {"rms": 0, "forward": 1, "backward": 2}
 # device type -> its backend's loader, which gives the backend, or None where it cannot run
 _LOADERS = {"cpu": cpu.loaded, "cuda": cuda.loaded}
 

@@ -121,7 +121,7 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         "layeract_forward": [pointer] * 5 + [size, size, real, flag, flag],
         "layeract_backward": [pointer] * 6 + [size, size, flag, flag],
         "anact_prepare": [flag, pointer, size, size, size, flag, real, pointer, pointer, flag] + [pointer] * 4
-        + [ctypes.c_double, ctypes.c_double, pointer, flag, ctypes.c_double, pointer],
+        + [ctypes.c_double, ctypes.c_double, pointer, flag, ctypes.c_double, flag, flag, pointer],
         "anact_forward": [flag] + [pointer] * 3 + [size, size, size, flag, real, flag],
         "anact_backward": [flag] + [pointer] * 7 + [size, size, size, flag, real, flag],
         "apalu_forward": [pointer] * 4 + [size, size, size, flag, flag],

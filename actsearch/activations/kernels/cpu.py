@@ -131,11 +131,12 @@ def _layout(x: torch.Tensor, per_channel: bool) -> Sequence[int]:
 
 def anact_prepare(kind: int, parameter: float, x, per_channel: bool, sample_size: int | None, running, momentum,
                   variance_floor: float, beta, subtract_mean: bool, gain_floor: float, apalu=None,
-                  pooled: bool = False) -> torch.Tensor:
+                  pooled: bool = False, moments: int = 0, gain: int = 0) -> torch.Tensor:
     """ANAct's coefficients for a pass over ``x``, float32 ``(4, channels)``: scale, ``scale * mean``, mean and
     ``d scale / d beta`` (see ``anact_prepare`` in kernels.c). With ``sample_size`` (training), the ``running``
     buffers (forward gain, backward gain, mean, batch count) first take in the statistics of the first
-    ``sample_size`` samples of ``x``, in place.
+    ``sample_size`` samples of ``x``, in place. ``moments`` and ``gain`` number ANAct's reading
+    (``ANACT_MOMENTS``, ``ANACT_GAINS``).
 
     For the kind ``"apalu"``, ``apalu`` is APALU's ``(a, b)``, float32 with one value per channel of the layout,
     and the coefficients have four more rows: ``scale * a``, ``scale * b``, ``a`` and ``b``. ``pooled`` (per-layer
@@ -150,7 +151,7 @@ def anact_prepare(kind: int, parameter: float, x, per_channel: bool, sample_size
         kind, _pointer(sample) if sample_size is not None else None, outer, channels, inner, interleaved,
         parameter, _pointer(a), _pointer(b), int(pooled), _pointer(forward_gain), _pointer(backward_gain),
         _pointer(mean), _pointer(batches), momentum, variance_floor, _pointer(beta), int(subtract_mean), gain_floor,
-        _pointer(out),
+        moments, gain, _pointer(out),
     )
     _check(status, "anact statistics")
     return out

@@ -105,16 +105,23 @@ def layeract_backward(x: torch.Tensor, grad: torch.Tensor, saved: Sequence[torch
 
 def anact_prepare(kind: int, parameter: float, x, per_channel: bool, sample_size: int | None, running, momentum,
                   variance_floor: float, beta, subtract_mean: bool, gain_floor: float, apalu=None,
-                  pooled: bool = False) -> torch.Tensor:
+                  pooled: bool = False, moments: int = 0, gain: int = 0) -> torch.Tensor:
     """ANAct's coefficients, float32 ``(4, channels)`` as the CPU backend's (scale, ``scale * mean``, mean,
     ``d scale / d beta``), from the ``running`` buffers as they are: ``sample_size`` must be None and ``apalu``
-    None (see ``ANACT_STATISTICS`` and ``ANACT_KINDS``)."""
+    None (see ``ANACT_STATISTICS`` and ``ANACT_KINDS``); lambda by ``gain`` (``ANACT_GAINS``; ``moments`` only
+    concerns the statistics, which the caller took)."""
     if sample_size is not None or apalu is not None:
         raise ValueError("the CUDA backend takes no ANAct statistics and no apalu base")
     forward_gain, backward_gain, mean, _ = running
     rho, rho_prime = (gain.float().clamp(min=gain_floor) for gain in (forward_gain, backward_gain))
     learned = torch.tanh(beta.float()) if beta is not None else torch.zeros_like(rho)
-    scale = torch.sqrt((rho + rho_prime) / (2 * rho * rho_prime)) + 0.3 * learned
+    if gain == 1:  # ANACT_GAINS: forward
+        gain_scale = rho.rsqrt()
+    elif gain == 2:  # backward
+        gain_scale = rho_prime.rsqrt()
+    else:
+        gain_scale = torch.sqrt((rho + rho_prime) / (2 * rho * rho_prime))
+    scale = gain_scale + 0.3 * learned
     mu = mean.float() if subtract_mean else torch.zeros_like(scale)
     return torch.stack([scale, scale * mu, mu, 0.3 * (1 - learned * learned)]).contiguous()
 

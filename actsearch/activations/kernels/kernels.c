@@ -725,25 +725,31 @@ static void anact_forward_apalu(const float *x, float *out, const float *coeffic
 static void anact_backward_apalu(const float *x, const float *grad, float *grad_x, const float *coefficients,
                                  float *grad_beta, float *grad_a, float *grad_b, Layout layout, int threads);
 
+/* ANAct's readings (see actsearch/activations/anact.py): how rho is estimated and which gains make lambda */
+enum { MOMENTS_MIXED = 0, MOMENTS_RAW = 1, MOMENTS_CENTRED = 2 };
+enum { GAIN_RMS = 0, GAIN_FORWARD = 1, GAIN_BACKWARD = 2 };
+
 /* One channel's running estimates move towards those of its sums (as ANACT_STATISTICS returns them, over `count`
  * elements), with weight `weight`: see anact_prepare. */
-static void anact_update(const double sums[5], double count, double weight, double variance_floor, float *rho,
-                         float *rho_prime, float *mean) {
-    double mean_x = sums[0] / count;
-    double variance = sums[1] / count - mean_x * mean_x;
-    double estimates[3] = {sums[3] / count / (variance > variance_floor ? variance : variance_floor),
-                           sums[4] / count, sums[2] / count};
+static void anact_update(const double sums[5], double count, double weight, double variance_floor, int moments,
+                         float *rho, float *rho_prime, float *mean) {
+    double mean_x = sums[0] / count, mean_f = sums[2] / count;
+    double denominator = moments == MOMENTS_RAW ? sums[1] / count : sums[1] / count - mean_x * mean_x;
+    double numerator = moments == MOMENTS_CENTRED ? sums[3] / count - mean_f * mean_f : sums[3] / count;
+    double estimates[3] = {numerator / (denominator > variance_floor ? denominator : variance_floor),
+                           sums[4] / count, mean_f};
     float *running[3] = {rho, rho_prime, mean};
     for (int k = 0; k < 3; k++) *running[k] = (float)(*running[k] + weight * (estimates[k] - *running[k]));
 }
 
 /* ANAct's state before a pass, per channel c of `channels`. In training (`sample` not NULL), first the running
- * estimates rho (forward gain E[f(x)^2] / Var(x), the variance floored at variance_floor), rho' (backward gain
+ * estimates rho (forward gain by `moments`: Var(f(x)) / Var(x) centred, E[f(x)^2] / E[x^2] raw, E[f(x)^2] / Var(x)
+ * mixed; the denominator floored at variance_floor), rho' (backward gain
  * E[f'(x)^2]) and mean (E[f(x)]) move towards the sample's (`sample_outer` rows of `inner`, `interleaved` as in
  * layout_of; weight 1 for the first batch, else 1 - momentum) and `batches` counts one more; the buffers are
  * written in place, as BatchNorm's running statistics are, and never saved for backward. Then the coefficients,
- * a snapshot for the pass: out[c] = scale = lambda + 0.3 tanh(beta) with lambda = sqrt((rho + rho') / (2 rho rho'))
- * and both gains floored at gain_floor;
+ * a snapshot for the pass: out[c] = scale = lambda + 0.3 tanh(beta) with lambda by `gain`: 1/sqrt(rho) forward,
+ * 1/sqrt(rho') backward, sqrt((rho + rho') / (2 rho rho')) rms, both gains floored at gain_floor;
  * out[C + c] = scale * mean; out[2C + c] = mean; out[3C + c] = d scale / d beta. beta may be NULL (not learnable),
  * and with subtract_mean = 0 the mean counts as 0.
  * For kind APALU, `a` and `b` are APALU's parameters, one per channel (p is unused; other kinds ignore a and b),
@@ -754,7 +760,7 @@ static void anact_update(const double sums[5], double count, double weight, doub
 int anact_prepare(int kind, const float *sample, int64_t sample_outer, int64_t channels, int64_t inner,
                   int interleaved, float p, const float *a, const float *b, int pooled, float *rho, float *rho_prime,
                   float *mean, int64_t *batches, double momentum, double variance_floor, const float *beta,
-                  int subtract_mean, double gain_floor, float *out) {
+                  int subtract_mean, double gain_floor, int moments, int gain, float *out) {
     if (kind < RELU || kind > APALU) return 2;
     if (sample) {
         FLUSH_DENORMALS_BEGIN
@@ -774,10 +780,12 @@ int anact_prepare(int kind, const float *sample, int64_t sample_outer, int64_t c
                 const int64_t c = first + j;
                 double own[5];
                 for (int k = 0; k < 5; k++) own[k] = sums[k][j], pool[k] += sums[k][j];
-                if (!pooled) anact_update(own, count, weight, variance_floor, rho + c, rho_prime + c, mean + c);
+                if (!pooled)
+                    anact_update(own, count, weight, variance_floor, moments, rho + c, rho_prime + c, mean + c);
             }
         }
-        if (pooled) anact_update(pool, count * (double)channels, weight, variance_floor, rho, rho_prime, mean);
+        if (pooled)
+            anact_update(pool, count * (double)channels, weight, variance_floor, moments, rho, rho_prime, mean);
         *batches += 1;
         FLUSH_DENORMALS_END
     }
@@ -785,7 +793,9 @@ int anact_prepare(int kind, const float *sample, int64_t sample_outer, int64_t c
         const int64_t r = pooled ? 0 : c; /* the running estimates' and beta's element */
         double forward = rho[r] > gain_floor ? rho[r] : gain_floor;
         double backward = rho_prime[r] > gain_floor ? rho_prime[r] : gain_floor;
-        double lambda = sqrt((forward + backward) / (2.0 * forward * backward));
+        double lambda = gain == GAIN_FORWARD    ? 1.0 / sqrt(forward)
+                        : gain == GAIN_BACKWARD ? 1.0 / sqrt(backward)
+                                                : sqrt((forward + backward) / (2.0 * forward * backward));
         double learned = beta ? tanh((double)beta[r]) : 0.0;
         double scale = lambda + 0.3 * learned;
         double mu = subtract_mean ? mean[r] : 0.0;
