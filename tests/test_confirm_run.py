@@ -106,9 +106,11 @@ def searched(tmp_path: Path, name: str, **options):
     return study_file
 
 
-def test_two_finalists_and_a_baseline_on_three_paired_seeds(tmp_path):
+def test_two_finalists_and_a_baseline_on_three_paired_seeds(tmp_path, capsys):
     study_file = searched(tmp_path, "pair")
-    run = run_confirm(study_file, runs_dir=tmp_path, progress=False, trial_runner=Runner())
+    run = run_confirm(study_file, runs_dir=tmp_path, progress=True, trial_runner=Runner())
+    lines = [line for line in capsys.readouterr().err.splitlines() if "val_accuracy=" in line]
+    assert len(lines) == 9 and all(" seed " in line and "(test split)" in line for line in lines)  # no TTY: a line a run
     trials = confirm_trials(study_file, tmp_path)
     assert len(trials) == 9 and all(t.state == TrialState.COMPLETE for t in trials)
     jobs = sorted((t.user_attrs["config_id"], t.user_attrs["seed"]) for t in trials)

@@ -260,7 +260,10 @@ class _Confirmation:
             self.counts["failed"] += 1
         write_trial_log(self.log_dir, frozen, outcome)
         settled = values is not None or outcome.fail_kind not in RETRIED_FAILURES  # a retried run comes back
-        self.bar.trial_finished(running=len(self.running), counted=settled)
+        what = (", ".join(f"{o['name']}={value:.4g}" for o, value in zip(self.plan.objectives, values))
+                + f" ({self.plan.evaluate} split)" if values is not None else f"failed: {outcome.fail_reason}")
+        line = f"{self.plan.candidate(job.key).label} seed {job.seed}: {what}, {outcome.seconds:.1f} s"
+        self.bar.trial_finished(running=len(self.running), counted=settled, line=line)
 
     def _interrupt(self) -> None:
         """Ctrl-C or a stop: the runs in flight are marked interrupted, to run again on resume."""

@@ -76,7 +76,8 @@ class TrialProgress:
         else:
             self._failed += 1
         if self._lines and line:
-            self._print(f"{line}; {self._finished}/{self._total} finished, best {self._best}")
+            best = f", best {self._best}" if self._best != "-" else ""  # a confirm run has no best
+            self._print(f"{line}; {self._finished}/{self._total} finished{best}")
         self.running(running)
 
     def epoch(self, line: str) -> None:
