@@ -117,6 +117,7 @@ def run_confirm(
                 workers=workers or execution.workers,
                 cpus_per_trial=execution.cpus_per_trial,
                 gpus_per_trial=execution.gpus_per_trial,
+                imports=study_file.imports,
                 verbose=verbose,
             ) as session:
                 runner = trial_runner or TrainerRunner(evaluate_test=plan.evaluate == "test")
