@@ -269,3 +269,30 @@ def test_confirm_without_a_finished_trial_exits_2(tmp_path, capsys):
     path = write_study(tmp_path, "never")
     assert main(["confirm", str(path), "--runs-dir", str(tmp_path)]) == 2
     assert "has no finished trial to confirm; run the search first" in capsys.readouterr().err
+
+
+def test_confirm_trains_a_family_from_the_study_files_imports(tmp_path, capsys):
+    """The confirm workers import the study file's `imports:` before they decode a configuration."""
+    (tmp_path / "confirm_family.py").write_text(textwrap.dedent("""\
+        import torch
+        from actsearch.activations import register_activation
+
+        @register_activation("confirm_squared_relu")
+        class ConfirmSquaredReLU(torch.nn.Module):
+            def forward(self, x):
+                return torch.relu(x) ** 2 / 2 + torch.relu(x) / 2
+        """))
+    path = tmp_path / "custom.yaml"
+    path.write_text(textwrap.dedent("""\
+        name: custom
+        imports: [confirm_family.py]
+        task: {dataset: digits, network: smallcnn, epochs: 1, train_subset: 256, batch_size: 64}
+        space: {families: [relu, confirm_squared_relu]}
+        execution: {workers: 1, cpus_per_trial: 1, gpus_per_trial: 0}
+        baselines: [{family: relu}, {family: confirm_squared_relu}]
+        confirm: {seeds: 2}
+        """))
+    assert main(["-q", "confirm", str(path), "--only-baselines", "--json", "--runs-dir", str(tmp_path)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    custom = next(entry for entry in summary["baselines"] if "confirm_squared_relu" in entry["label"])
+    assert len(custom["values"]["val_accuracy"]) == 2 and summary["runs"]["failed"] == 0
