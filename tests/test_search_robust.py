@@ -25,11 +25,7 @@ ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
+pytestmark = pytest.mark.usefixtures("local_ray")
 
 
 def write_study(folder: Path, name: str, *, families: str, trials: int, budget: str = "", extra: str = "",

@@ -36,11 +36,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 LR_LOW, LR_HIGH = 0.01, 0.3
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
+pytestmark = pytest.mark.usefixtures("local_ray")
 
 
 def write_study(

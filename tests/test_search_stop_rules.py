@@ -72,11 +72,7 @@ def test_study_file_checks_the_rules(tmp_path):
 # -- on a local Ray ------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
+RAY_CPUS = 2
 
 
 def steady_runner(task, config, on_epoch):
@@ -98,7 +94,7 @@ def study_with(tmp_path, name, budget):
         """)
 
 
-def test_a_run_stops_at_its_patience_and_its_resume_does_not_start_again(ray_session, tmp_path):
+def test_a_run_stops_at_its_patience_and_its_resume_does_not_start_again(local_ray, tmp_path):
     study_file = study_with(tmp_path, "patient", "{trials: 20, patience: 3}")
     summary = run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=steady_runner)
     # trial 3 met the rule; its worker already had trial 4 (trials are told after the next dispatch)
@@ -109,7 +105,7 @@ def test_a_run_stops_at_its_patience_and_its_resume_does_not_start_again(ray_ses
     assert len(study.trials) == 5
 
 
-def test_a_run_stops_when_its_target_is_reached(ray_session, tmp_path):
+def test_a_run_stops_when_its_target_is_reached(local_ray, tmp_path):
     study_file = study_with(tmp_path, "aimed", "{trials: 20, target: 0.93}")
     summary = run_study(study_file, runs_dir=tmp_path, progress=False, trial_runner=excellent_runner)
     assert (summary.finished, summary.stopped) == (2, "target 0.93 reached by trial 0")  # + the one in flight

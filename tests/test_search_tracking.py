@@ -23,11 +23,8 @@ ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ray_session():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
+pytestmark = pytest.mark.usefixtures("local_ray")
+RAY_CPUS = 2
 
 
 def study_with(folder: Path, name: str, tracking: str, trials: int = 3):

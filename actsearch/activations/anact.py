@@ -373,9 +373,7 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
                 leaf = sample.requires_grad_()
                 value = self.base(leaf)
                 (derivative,) = torch.autograd.grad(value, leaf, torch.ones_like(value))
-        variance, batch = self._batch_moments(sample, value, derivative)
-        forward_gain = batch[0] / variance.clamp(min=_VARIANCE_FLOOR)
-        batch = (forward_gain, batch[1], batch[2])
+        batch = self._batch_estimates(sample, value, derivative)
         # the first training batch replaces the initial values instead of being averaged into them
         weight = torch.where(self.num_batches_tracked == 0, 1.0, 1.0 - self.momentum)
         running = (self.running_forward_gain, self.running_backward_gain, self.running_mean)
@@ -383,10 +381,9 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
             buffer.lerp_(estimate.to(buffer.dtype).reshape(buffer.shape), weight.to(buffer.dtype))
         self.num_batches_tracked.add_(1)
 
-    def _batch_moments(self, sample, value, derivative):
-        """``(the forward gain's denominator, (its numerator, E[f'^2], E[f]))`` per channel or per layer, by
-        ``moments``: ``Var(x)`` and ``Var(f)`` (centred), ``E[x^2]`` and ``E[f^2]`` (raw), ``Var(x)`` and
-        ``E[f^2]`` (mixed)."""
+    def _batch_estimates(self, sample, value, derivative):
+        """``(rho, rho', E[f])`` of the batch, per channel or per layer; rho by ``moments``: ``Var(f) / Var(x)``
+        (centred), ``E[f^2] / E[x^2]`` (raw), ``E[f^2] / Var(x)`` (mixed)."""
         sample, value, derivative = sample.detach().float(), value.detach().float(), derivative.float()
         # two passes in float64: torch.var_mean is several times slower on the CPU, and one pass cancels
         wide, wide_value = sample.double(), value.double()
@@ -398,8 +395,8 @@ class ANAct(nn.modules.lazy.LazyModuleMixin, nn.Module):
             denominator = (wide - mean_x).square_().mean(dims)
             centre = mean_value if self.moments == "centred" else 0.0
             numerator = (wide_value - centre).square_().mean(dims)
-        batch = (numerator.float(), derivative.square().mean(dims), mean_value.reshape(numerator.shape).float())
-        return denominator, batch
+        forward_gain = numerator / denominator.clamp(min=_VARIANCE_FLOOR)
+        return forward_gain.float(), derivative.square().mean(dims), mean_value.reshape(numerator.shape).float()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         backend = kernels.backend_for(x)

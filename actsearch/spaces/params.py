@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from actsearch.errors import ConfigError
-from actsearch.errors import is_number as _is_number
+from actsearch.errors import is_number
 from actsearch.spaces.errors import Problems, SearchSpaceError, unknown_name
 
 __all__ = ["Categorical", "Fixed", "FloatRange", "IntRange", "Parameter", "matches_type", "parse_parameter"]
@@ -48,8 +48,8 @@ def matches_type(value: object, default: object) -> bool:
         return True
     if isinstance(default, bool):
         return isinstance(value, bool)
-    if _is_number(default):
-        return _is_number(value)
+    if is_number(default):
+        return is_number(value)
     if isinstance(default, str):
         return isinstance(value, str)
     return True
@@ -83,7 +83,7 @@ class Parameter(abc.ABC):
 
 
 def _check_bounds(low: object, high: object, log: object) -> None:
-    if not _is_number(low) or not _is_number(high):
+    if not is_number(low) or not is_number(high):
         raise ConfigError(f"low and high must be numbers (got low={low!r}, high={high!r})")
     if not math.isfinite(low) or not math.isfinite(high):
         raise ConfigError(f"low and high must be finite (got low={low!r}, high={high!r})")
@@ -107,7 +107,7 @@ class FloatRange(Parameter):
     def __post_init__(self) -> None:
         _check_bounds(self.low, self.high, self.log)
         if self.step is not None:
-            if not _is_number(self.step) or self.step <= 0:
+            if not is_number(self.step) or self.step <= 0:
                 raise ConfigError(f"step must be a positive number (got {self.step!r})")
             if self.log:
                 raise ConfigError("step cannot be combined with log: choose one")
@@ -116,7 +116,7 @@ class FloatRange(Parameter):
         return self._checked(name, trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step))
 
     def contains(self, value: object) -> bool:
-        if not _is_number(value):
+        if not is_number(value):
             return False
         tolerance = 1e-9 * max(abs(self.low), abs(self.high))
         if not self.low - tolerance <= value <= self.high + tolerance:
@@ -159,7 +159,7 @@ class IntRange(Parameter):
         return self._checked(name, trial.suggest_int(name, self.low, self.high, log=self.log, step=self.step))
 
     def contains(self, value: object) -> bool:
-        if not _is_number(value) or value != int(value):
+        if not is_number(value) or value != int(value):
             return False
         return self.low <= value <= self.high and (int(value) - self.low) % self.step == 0
 
@@ -261,7 +261,7 @@ def _categorical(choices: object, default: object) -> Categorical:
 
 def _range(value: Mapping, default: object) -> Parameter:
     low, high, log, step = value["low"], value["high"], value.get("log", False), value.get("step")
-    if default is not NO_DEFAULT and default is not None and not _is_number(default):
+    if default is not NO_DEFAULT and default is not None and not is_number(default):
         raise SearchSpaceError([("", f"a range needs a numeric parameter; its default is {default!r}")])
     integer = (
         all(isinstance(bound, int) and not isinstance(bound, bool) for bound in (low, high))

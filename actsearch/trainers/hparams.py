@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from actsearch.errors import ConfigError, is_number as _is_number, unknown_name
+from actsearch.errors import ConfigError, is_number, unknown_name
 
 __all__ = ["DEFAULT_HPARAMS", "resolve_hparams"]
 
@@ -77,21 +77,21 @@ def resolve_hparams(overrides: Mapping[str, object] | None = None) -> dict[str, 
     for key, allowed in _CHOICES.items():
         if hparams[key] not in allowed:
             raise ConfigError(f"train.{key}: {hparams[key]!r} is not allowed; allowed: {', '.join(allowed)}")
-    if not _is_number(hparams["lr"]) or hparams["lr"] <= 0:
+    if not is_number(hparams["lr"]) or hparams["lr"] <= 0:
         raise ConfigError(f"train.lr: must be a number > 0; got {hparams['lr']!r}")
     for key in _NON_NEGATIVE:
-        if not _is_number(hparams[key]) or hparams[key] < 0:
+        if not is_number(hparams[key]) or hparams[key] < 0:
             raise ConfigError(f"train.{key}: must be a number >= 0; got {hparams[key]!r}")
-    if not _is_number(hparams["momentum"]) or not 0 <= hparams["momentum"] < 1:
+    if not is_number(hparams["momentum"]) or not 0 <= hparams["momentum"] < 1:
         raise ConfigError(f"train.momentum: must be a number in [0, 1) (SGD momentum, AdamW beta1); "
                           f"got {hparams['momentum']!r}")
     for key in ("beta2", "onecycle_peak"):
-        if not _is_number(hparams[key]) or not 0 < hparams[key] < 1:
+        if not is_number(hparams[key]) or not 0 < hparams[key] < 1:
             raise ConfigError(f"train.{key}: must be a number between 0 and 1 (exclusive); got {hparams[key]!r}")
-    if not _is_number(hparams["label_smoothing"]) or not 0 <= hparams["label_smoothing"] < 1:
+    if not is_number(hparams["label_smoothing"]) or not 0 <= hparams["label_smoothing"] < 1:
         raise ConfigError(f"train.label_smoothing: must be in [0, 1); got {hparams['label_smoothing']!r}")
     milestones = hparams["milestones"]
-    if not isinstance(milestones, (list, tuple)) or not all(_is_number(m) and 0 < m < 1 for m in milestones):
+    if not isinstance(milestones, (list, tuple)) or not all(is_number(m) and 0 < m < 1 for m in milestones):
         raise ConfigError(f"train.milestones: must be a list of fractions of training in (0, 1); got {milestones!r}")
     hparams["milestones"] = tuple(sorted(milestones))
     if not isinstance(hparams["nesterov"], bool):
@@ -101,7 +101,7 @@ def resolve_hparams(overrides: Mapping[str, object] | None = None) -> dict[str, 
     if hparams["crop_padding"] is not None and not _is_count(hparams["crop_padding"], minimum=0):
         raise ConfigError(f"train.crop_padding: must be an integer >= 0 or null (auto); got {hparams['crop_padding']!r}")
     factor = hparams["divergence_loss_factor"]
-    if not _is_number(factor) or not (factor == 0 or factor > 1):
+    if not is_number(factor) or not (factor == 0 or factor > 1):
         raise ConfigError(f"train.divergence_loss_factor: must be 0 (off) or a number > 1 (a multiple of the "
                           f"starting loss); got {factor!r}")
     if not _is_count(hparams["chance_patience_epochs"], minimum=0):
